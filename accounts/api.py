@@ -1,0 +1,46 @@
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.services import api_token_create, user_register
+from kabao.errors import DomainError
+
+
+class CredentialsSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+
+class RegisterApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        request=CredentialsSerializer,
+        responses={201: inline_serializer("Registered", {"user": serializers.DictField(), "token": serializers.CharField()})},
+    )
+    def post(self, request: Request) -> Response:
+        data = CredentialsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = user_register(email=data.validated_data["email"], password=data.validated_data["password"])
+        _token, key = api_token_create(user=user, name="registration")
+        return Response({"user": {"id": user.pk, "email": user.email}, "token": key}, status=status.HTTP_201_CREATED)
+
+
+class TokenApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(request=CredentialsSerializer, responses={200: inline_serializer("Token", {"token": serializers.CharField()})})
+    def post(self, request: Request) -> Response:
+        data = CredentialsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(request, email=data.validated_data["email"].lower(), password=data.validated_data["password"])
+        if user is None:
+            raise DomainError("invalid_credentials", "Email or password is wrong.", status=401)
+        _token, key = api_token_create(user=user, name="api")  # type: ignore[arg-type]
+        return Response({"token": key})

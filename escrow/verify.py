@@ -1,0 +1,116 @@
+"""Check every invariant of the ledger; used by `manage.py verify_ledger` and the tests."""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from django.db import connection
+from django.db.models import Count, F, Q, Sum
+
+from escrow.hashing import GENESIS_HASH, posting_hash
+from escrow.models import Account, Entry, Hold, HoldStatus, Posting
+
+CHUNK = 5_000
+
+
+class LedgerViolation(Exception):
+    pass
+
+
+@dataclass
+class VerifyReport:
+    postings: int = 0
+    entries: int = 0
+    accounts: int = 0
+    holds: int = 0
+
+
+def _unbalanced_postings() -> Iterator[str]:
+    rows = (
+        Entry.objects.values("posting_id", "currency")
+        .annotate(total=Sum("amount"))
+        .exclude(total=0)
+        .order_by("posting_id")[:1]
+    )
+    for row in rows:
+        yield f"posting {row['posting_id']} does not balance in {row['currency']}: {row['total']}"
+    thin = Posting.objects.annotate(n=Count("entries")).filter(n__lt=2).order_by("id").first()
+    if thin is not None:
+        yield f"posting {thin.pk} has fewer than two entries"
+
+
+def _balances() -> Iterator[str]:
+    sql = """
+        SELECT a.id, a.code, a.balance, COALESCE(SUM(e.amount), 0) AS total
+        FROM escrow_account a LEFT JOIN escrow_entry e ON e.account_id = a.id
+        GROUP BY a.id, a.code, a.balance
+        HAVING a.balance <> COALESCE(SUM(e.amount), 0)
+        ORDER BY a.id LIMIT 1
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        for account_id, code, balance, total in cursor.fetchall():
+            yield f"account {account_id} ({code}) caches {balance} but its entries sum to {total}"
+    negative = Account.objects.filter(allow_negative=False, balance__lt=0).order_by("id").first()
+    if negative is not None:
+        yield f"account {negative.code} is negative: {negative.balance}"
+
+
+def _chain(report: VerifyReport) -> Iterator[str]:
+    prev_hash = GENESIS_HASH
+    last_id = 0
+    while True:
+        postings = list(Posting.objects.filter(id__gt=last_id).order_by("id")[:CHUNK])
+        if not postings:
+            return
+        entries: dict[int, list[tuple[int, int, str]]] = {}
+        for posting_id, account_id, amount, currency in Entry.objects.filter(
+            posting_id__gte=postings[0].pk, posting_id__lte=postings[-1].pk
+        ).values_list("posting_id", "account_id", "amount", "currency"):
+            entries.setdefault(posting_id, []).append((account_id, amount, currency))
+        for posting in postings:
+            report.postings += 1
+            report.entries += len(entries.get(posting.pk, []))
+            if posting.prev_hash != prev_hash:
+                yield f"posting {posting.pk} does not link to the posting before it (chain broken)"
+                return
+            expected = posting_hash(
+                prev_hash=prev_hash,
+                idempotency_key=posting.idempotency_key,
+                kind=posting.kind,
+                reference=posting.reference,
+                created_at=posting.created_at,
+                entries=entries.get(posting.pk, []),
+            )
+            if expected != posting.hash:
+                yield f"posting {posting.pk} was altered: its hash does not match its content"
+                return
+            prev_hash = posting.hash
+        last_id = postings[-1].pk
+
+
+def _holds(report: VerifyReport) -> Iterator[str]:
+    report.holds = Hold.objects.count()
+    bad_held = (
+        Hold.objects.filter(status=HoldStatus.HELD).exclude(account__balance=F("amount")).first()
+    )
+    if bad_held is not None:
+        yield f"hold {bad_held.reference} is held but its account holds {bad_held.account.balance}"
+    bad_settled = Hold.objects.filter(~Q(status=HoldStatus.HELD), ~Q(account__balance=0)).first()
+    if bad_settled is not None:
+        yield f"hold {bad_settled.reference} is {bad_settled.status} but its account is not empty"
+
+
+def ledger_verify(progress: Callable[[str], None] = lambda _line: None) -> VerifyReport:
+    """Raise LedgerViolation naming the first broken invariant; return what was checked."""
+    report = VerifyReport(accounts=Account.objects.count())
+    checks: list[tuple[str, Callable[[], Iterator[str]]]] = [
+        ("every posting balances per currency and has two or more entries", _unbalanced_postings),
+        ("every cached balance equals its entries; no account that must not be negative is", _balances),
+        ("the hash chain over postings is unbroken", lambda: _chain(report)),
+        ("every hold matches its escrow account", lambda: _holds(report)),
+    ]
+    for description, check in checks:
+        for violation in check():
+            raise LedgerViolation(violation)
+        progress(f"ok  {description}")
+    return report

@@ -1,0 +1,232 @@
+"""Kabao settings: everything from the environment, with safe defaults for the embedded run.
+
+The embedded run (DEBUG on, no DATABASE_URL, no REDIS_URL) uses SQLite and a filesystem broker.
+Production secrets are required when DEBUG is off: a missing one is ImproperlyConfigured.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+
+DEBUG = env.bool("DEBUG", default=False)
+
+
+def _secret(name: str, dev_value: str) -> str:
+    value: str = env.str(name, default="")
+    if value:
+        return value
+    if DEBUG:
+        return dev_value
+    raise ImproperlyConfigured(f"{name} must be set when DEBUG is off")
+
+
+SECRET_KEY = _secret("SECRET_KEY", "dev-only-secret-key-not-for-production-use-0123456789")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "accounts",
+    "escrow",
+    "merchants",
+    "marketplace",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "kabao.middleware.DomainErrorMiddleware",
+]
+
+ROOT_URLCONF = "kabao.urls"
+WSGI_APPLICATION = "kabao.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "marketplace:catalogue"
+LOGOUT_REDIRECT_URL = "marketplace:catalogue"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+# --- database -------------------------------------------------------------------------------
+if env.str("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db("DATABASE_URL")}
+    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    VAR_DIR.mkdir(exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "kabao.sqlite3",
+            # Web, worker and beat share the file: WAL and IMMEDIATE transactions avoid
+            # "database is locked" when they write at the same time.
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- broker and cache ----------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    BROKER_DIR = VAR_DIR / "broker"
+    for sub in ("queue", "control", "processed"):
+        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "control_folder": str(BROKER_DIR / "control"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- Kabao policy (see DESIGN.md, Configuration) --------------------------------------------
+PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="simulated")
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+if PAYMENT_PROVIDER not in ("simulated", "stripe"):
+    raise ImproperlyConfigured("PAYMENT_PROVIDER must be 'simulated' or 'stripe'")
+if PAYMENT_PROVIDER == "stripe":
+    raise ImproperlyConfigured("PAYMENT_PROVIDER=stripe is not available yet (issue 5)")
+KABAO_SIMULATED_WEBHOOK_SECRET = _secret(
+    "KABAO_SIMULATED_WEBHOOK_SECRET", "dev-only-simulated-webhook-secret"
+)
+
+KABAO_CODE_KEYS = env.list("KABAO_CODE_KEYS", default=[])
+if not KABAO_CODE_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured("KABAO_CODE_KEYS must be set when DEBUG is off")
+    # 32 bytes, urlsafe base64: the development key. Never used when DEBUG is off.
+    KABAO_CODE_KEYS = ["ZGV2LW9ubHkta2FiYW8tY29kZS1rZXktMzItYnl0ZXM="]
+KABAO_CODE_HASH_KEY = _secret("KABAO_CODE_HASH_KEY", "dev-only-code-fingerprint-key")
+
+KABAO_CURRENCY = env.str("KABAO_CURRENCY", default="CNY")
+KABAO_PLATFORM_FEE_BPS = env.int("KABAO_PLATFORM_FEE_BPS", default=500)
+KABAO_MIN_MERCHANT_DEPOSIT = env.int("KABAO_MIN_MERCHANT_DEPOSIT", default=100000)
+KABAO_UNPAID_EXPIRY_SECONDS = env.int("KABAO_UNPAID_EXPIRY_SECONDS", default=900)
+KABAO_RECONCILE_AFTER_SECONDS = env.int("KABAO_RECONCILE_AFTER_SECONDS", default=120)
+KABAO_DELIVERY_DEADLINE_SECONDS = env.int("KABAO_DELIVERY_DEADLINE_SECONDS", default=600)
+KABAO_AUTO_CONFIRM_SECONDS = env.int("KABAO_AUTO_CONFIRM_SECONDS", default=86400)
+KABAO_AUTO_CONFIRM_MIN_SECONDS = env.int("KABAO_AUTO_CONFIRM_MIN_SECONDS", default=3600)
+KABAO_AUTO_CONFIRM_MAX_SECONDS = env.int("KABAO_AUTO_CONFIRM_MAX_SECONDS", default=14 * 86400)
+KABAO_DISPUTE_MERCHANT_RESPONSE_SECONDS = env.int("KABAO_DISPUTE_MERCHANT_RESPONSE_SECONDS", default=43200)
+KABAO_DISPUTE_PLATFORM_FEEDBACK_SECONDS = env.int("KABAO_DISPUTE_PLATFORM_FEEDBACK_SECONDS", default=86400)
+KABAO_DISPUTE_DECISION_SECONDS = env.int("KABAO_DISPUTE_DECISION_SECONDS", default=259200)
+KABAO_AFTER_SALE_SECONDS = env.int("KABAO_AFTER_SALE_SECONDS", default=604800)
+KABAO_SWEEP_INTERVAL_SECONDS = env.int("KABAO_SWEEP_INTERVAL_SECONDS", default=30)
+KABAO_MAX_ORDER_QUANTITY = env.int("KABAO_MAX_ORDER_QUANTITY", default=20)
+KABAO_MAX_CODES_PER_UPLOAD = env.int("KABAO_MAX_CODES_PER_UPLOAD", default=100000)
+
+CELERY_BEAT_SCHEDULE = {
+    "marketplace-sweep-deadlines": {
+        "task": "marketplace.tasks.sweep_deadlines_task",
+        "schedule": float(KABAO_SWEEP_INTERVAL_SECONDS),
+    },
+}
+
+# --- API ------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "kabao.api_errors.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Kabao API",
+    "DESCRIPTION": "Escrow marketplace for game cards: the contract merchants automate against.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI served by the app itself: no CDN, works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+
+# --- i18n -----------------------------------------------------------------------------------
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+TIME_ZONE = env.str("TIME_ZONE", default="Asia/Shanghai")
+USE_TZ = True
+
+# --- static ---------------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}

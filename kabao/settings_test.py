@@ -1,0 +1,18 @@
+"""Settings for the test suite: PostgreSQL and Redis, as in production."""
+
+import os
+
+os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault("SECRET_KEY", "test-secret-key")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kabao")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("KABAO_CODE_KEYS", "dGVzdC1rZXktbmV3ZXN0LTAwMDAwMDAwMDAwMDAwMDA=")
+os.environ.setdefault("KABAO_CODE_HASH_KEY", "test-fingerprint-key")
+os.environ.setdefault("KABAO_SIMULATED_WEBHOOK_SECRET", "test-webhook-secret")
+
+from kabao.settings import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CELERY_TASK_ALWAYS_EAGER = True
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False

@@ -1,0 +1,41 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts import api as accounts_api
+from kabao.health import healthz
+from marketplace import api as marketplace_api
+from marketplace.views import simulated_gateway
+from merchants import api as merchants_api
+
+api_v1 = [
+    path("auth/register/", accounts_api.RegisterApi.as_view(), name="register"),
+    path("auth/token/", accounts_api.TokenApi.as_view(), name="token"),
+    path("merchants/", merchants_api.MerchantApplyApi.as_view(), name="merchant-apply"),
+    path("merchants/<int:merchant_id>/", marketplace_api.MerchantPublicApi.as_view(), name="merchant-public"),
+    path("admin/merchants/<int:merchant_id>/approve/", merchants_api.MerchantApproveApi.as_view(), name="merchant-approve"),
+    path("merchant/balance/", merchants_api.MerchantBalanceApi.as_view(), name="merchant-balance"),
+    path("merchant/products/", marketplace_api.MerchantProductCreateApi.as_view(), name="merchant-products"),
+    path("merchant/products/<int:product_id>/codes/", marketplace_api.CodeUploadApi.as_view(), name="merchant-codes"),
+    path("products/", marketplace_api.ProductListApi.as_view(), name="products"),
+    path("products/<int:product_id>/", marketplace_api.ProductDetailApi.as_view(), name="product"),
+    path("orders/", marketplace_api.OrderListCreateApi.as_view(), name="orders"),
+    path("orders/<int:order_id>/", marketplace_api.OrderDetailApi.as_view(), name="order"),
+    path("orders/<int:order_id>/confirm/", marketplace_api.OrderConfirmApi.as_view(), name="order-confirm"),
+    path("payments/webhooks/simulated/", marketplace_api.SimulatedWebhookApi.as_view(), name="webhook-simulated"),
+]
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("api/v1/", include((api_v1, "api"))),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("accounts/", include("accounts.urls")),
+    path("pay/simulated/<str:reference>/", simulated_gateway, name="simulated-gateway"),
+    path("", include("marketplace.urls")),
+]
+
+handler404 = "kabao.errors_views.not_found"
+handler500 = "kabao.errors_views.server_error"

@@ -1,0 +1,287 @@
+"""The catalogue, inventory, order and payment API (see API.md)."""
+
+import io
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import parsers, serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import User
+from kabao.errors import DomainError, NotFound
+from marketplace.models import Game, Order, Product
+from marketplace.selectors import (
+    merchant_trust_figures,
+    order_visible_to,
+    orders_visible_to,
+    product_on_sale,
+    products_on_sale,
+)
+from marketplace.services.inventory import codes_upload, product_create
+from marketplace.services.orders import order_codes, order_confirm, order_create
+from marketplace.services.payments import simulated_gateway_pay, webhook_receive
+from merchants.models import Merchant, MerchantStatus
+from merchants.selectors import merchant_balance, merchant_of
+
+
+class PlainTextParser(parsers.BaseParser):
+    media_type = "text/plain"
+
+    def parse(self, stream, media_type=None, parser_context=None):  # type: ignore[no-untyped-def]
+        try:
+            return stream.read().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DomainError("invalid_encoding", "Text uploads must be UTF-8.") from exc
+
+
+def _merchant_required(user: User) -> Merchant:
+    merchant = merchant_of(user)
+    if merchant is None:
+        raise DomainError("not_a_merchant", "This account does not belong to a shop.", status=403)
+    return merchant
+
+
+# --- catalogue ------------------------------------------------------------------------------
+
+
+class MerchantRefOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    shop_name = serializers.CharField()
+
+
+class ProductOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    merchant = MerchantRefOutput()
+    game = serializers.CharField(source="game.name", default=None)
+    price = serializers.IntegerField()
+    currency = serializers.CharField()
+    face_value = serializers.CharField()
+    region = serializers.CharField()
+    auto_confirm_seconds = serializers.IntegerField(allow_null=True)
+    stock = serializers.IntegerField(default=0)
+
+
+class ProductListApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("game", str, description="game slug"), OpenApiParameter("q", str)],
+        responses={200: ProductOutput(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        products = products_on_sale()
+        if game := request.query_params.get("game"):
+            products = products.filter(game__slug=game)
+        if query := request.query_params.get("q"):
+            products = products.filter(title__icontains=query[:80])
+        return Response(ProductOutput(products[:200], many=True).data)
+
+
+class ProductDetailApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: ProductOutput})
+    def get(self, request: Request, product_id: int) -> Response:
+        return Response(ProductOutput(product_on_sale(product_id)).data)
+
+
+class MerchantProductCreateApi(APIView):
+    class Input(serializers.Serializer):
+        title = serializers.CharField(max_length=120)
+        price = serializers.IntegerField(min_value=1, max_value=10**12)
+        currency = serializers.RegexField(r"^[A-Z]{3}$", required=False)
+        game = serializers.SlugField(required=False)
+        face_value = serializers.CharField(max_length=40, required=False, default="")
+        region = serializers.CharField(max_length=40, required=False, default="")
+        description = serializers.CharField(required=False, default="", allow_blank=True)
+        code_pattern = serializers.CharField(max_length=200, required=False, default="")
+        auto_confirm_seconds = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+    @extend_schema(request=Input, responses={201: ProductOutput})
+    def post(self, request: Request) -> Response:
+        merchant = _merchant_required(request.user)  # type: ignore[arg-type]
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        game = None
+        if slug := values.pop("game", None):
+            game = Game.objects.filter(slug=slug).first()
+            if game is None:
+                raise DomainError("invalid", "Unknown game.", fields={"game": ["unknown"]})
+        product = product_create(merchant=merchant, game=game, **values)
+        return Response(ProductOutput(product).data, status=status.HTTP_201_CREATED)
+
+
+class CodeUploadApi(APIView):
+    parser_classes = [parsers.JSONParser, PlainTextParser, parsers.MultiPartParser]
+
+    @extend_schema(
+        request={
+            "application/json": inline_serializer("CodeList", {"codes": serializers.ListField(child=serializers.CharField())}),
+            "text/plain": OpenApiTypes.STR,
+            "multipart/form-data": inline_serializer("CodeFile", {"file": serializers.FileField()}),
+        },
+        responses={201: inline_serializer("UploadReport", {
+            "accepted": serializers.IntegerField(), "duplicates": serializers.IntegerField(),
+            "invalid": serializers.ListField(child=serializers.DictField()),
+        })},
+    )
+    def post(self, request: Request, product_id: int) -> Response:
+        merchant = _merchant_required(request.user)  # type: ignore[arg-type]
+        product = Product.objects.select_related("merchant").filter(pk=product_id, merchant=merchant).first()
+        if product is None:
+            raise NotFound("No such product in your shop.")
+        report = codes_upload(product=product, lines=_code_lines(request))
+        return Response(
+            {"accepted": report.accepted, "duplicates": report.duplicates, "invalid": report.invalid},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+def _code_lines(request: Request) -> list[str]:
+    data = request.data
+    if isinstance(data, str):
+        return data.splitlines()
+    upload = data.get("file") if hasattr(data, "get") else None
+    if upload is not None:
+        try:
+            return io.TextIOWrapper(upload.file, encoding="utf-8-sig").read().splitlines()
+        except UnicodeDecodeError as exc:
+            raise DomainError("invalid_encoding", "Code files must be UTF-8 text.") from exc
+    codes = data.get("codes") if isinstance(data, dict) else None
+    if not isinstance(codes, list) or not all(isinstance(code, str) for code in codes):
+        raise DomainError("invalid", "Send {\"codes\": [\"...\"]}, text/plain or a file.", fields={"codes": ["a list of strings"]})
+    return codes
+
+
+class MerchantPublicApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: inline_serializer("MerchantPublic", {
+        "id": serializers.IntegerField(), "shop_name": serializers.CharField(),
+        "member_since": serializers.DateTimeField(), "deposit": serializers.IntegerField(),
+        "currency": serializers.CharField(), "completed_orders": serializers.IntegerField(),
+        "dispute_rate": serializers.FloatField(), "median_first_response_seconds": serializers.IntegerField(allow_null=True),
+    })})
+    def get(self, request: Request, merchant_id: int) -> Response:
+        merchant = get_object_or_404(Merchant, pk=merchant_id, status=MerchantStatus.ACTIVE)
+        figures = merchant_trust_figures(merchant)
+        settled = figures["settled"]
+        return Response({
+            "id": merchant.pk,
+            "shop_name": merchant.shop_name,
+            "member_since": merchant.created_at,
+            "currency": settings.KABAO_CURRENCY,
+            "deposit": merchant_balance(merchant, settings.KABAO_CURRENCY).deposit,
+            "completed_orders": figures["completed"],
+            # A ratio for display, not money: the one place a float is honest.
+            "dispute_rate": round(figures["disputed"] / settled, 4) if settled else 0.0,
+            "median_first_response_seconds": None,
+        })
+
+
+# --- orders ---------------------------------------------------------------------------------
+
+
+class OrderOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    amount = serializers.IntegerField()
+    currency = serializers.CharField()
+    product = serializers.IntegerField(source="product_id")
+    quantity = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    paid_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    auto_confirm_at = serializers.DateTimeField(allow_null=True)
+    payment = serializers.SerializerMethodField()
+
+    def get_payment(self, order: Order) -> dict:
+        from marketplace.payments.simulated import pay_url
+
+        payment = order.payment
+        url = pay_url(payment.reference) if payment.provider == "simulated" else None
+        return {"provider": payment.provider, "status": payment.status, "pay_url": url}
+
+
+class OrderDetailOutput(OrderOutput):
+    codes = serializers.SerializerMethodField()
+    timeline = serializers.SerializerMethodField()
+    dispute = serializers.SerializerMethodField()
+
+    def get_codes(self, order: Order) -> list[str]:
+        return list(self.context["codes"])
+
+    def get_timeline(self, order: Order) -> list[dict]:
+        return [{"at": event.at.isoformat(), "event": event.event, "note": event.note} for event in order.events.all()]
+
+    def get_dispute(self, order: Order) -> dict | None:
+        return None
+
+
+class OrderListCreateApi(APIView):
+    class Input(serializers.Serializer):
+        product = serializers.IntegerField(min_value=1, max_value=2**62)
+        quantity = serializers.IntegerField(min_value=1, max_value=1000)
+
+    @extend_schema(
+        request=Input,
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        responses={201: OrderOutput},
+    )
+    def post(self, request: Request) -> Response:
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = order_create(
+            buyer=request.user,  # type: ignore[arg-type]
+            product_id=data.validated_data["product"],
+            quantity=data.validated_data["quantity"],
+            idempotency_key=request.headers.get("Idempotency-Key"),
+        )
+        return Response(OrderOutput(order).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: OrderOutput(many=True)})
+    def get(self, request: Request) -> Response:
+        orders = orders_visible_to(request.user)[:200]  # type: ignore[arg-type]
+        return Response(OrderOutput(orders, many=True).data)
+
+
+class OrderDetailApi(APIView):
+    @extend_schema(responses={200: OrderDetailOutput})
+    def get(self, request: Request, order_id: int) -> Response:
+        user: User = request.user  # type: ignore[assignment]
+        order = order_visible_to(user, order_id)
+        if order.buyer_id == user.pk:
+            codes = order_codes(order=order, actor=user)
+        else:  # merchant staff see masked codes only
+            codes = list(order.codes.order_by("id").values_list("masked", flat=True))
+        return Response(OrderDetailOutput(order, context={"codes": codes}).data)
+
+
+class OrderConfirmApi(APIView):
+    @extend_schema(request=None, responses={200: inline_serializer("Confirmed", {"status": serializers.CharField()})})
+    def post(self, request: Request, order_id: int) -> Response:
+        order = order_visible_to(request.user, order_id)  # type: ignore[arg-type]
+        order = order_confirm(order=order, actor=request.user)  # type: ignore[arg-type]
+        return Response({"id": order.pk, "status": order.status})
+
+
+# --- payments -------------------------------------------------------------------------------
+
+
+class SimulatedWebhookApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request: Request) -> Response:
+        event, is_new = webhook_receive(provider_name="simulated", body=request.body, headers=request.headers)
+        return Response({"received": True, "duplicate": not is_new})

@@ -1,0 +1,83 @@
+"""Webhooks in, and the simulated gateway's own actions."""
+
+import logging
+from collections.abc import Mapping
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from kabao.errors import DomainError, NotFound
+from marketplace.models import SimulatedCharge, SimulatedChargeStatus, WebhookEvent
+from marketplace.payments import WebhookSignatureError, get_provider
+from marketplace.payments.simulated import SIGNATURE_HEADER, event_body, sign
+from marketplace.services.orders import payment_captured, payment_failed
+
+logger = logging.getLogger(__name__)
+
+
+def webhook_receive(*, provider_name: str, body: bytes, headers: Mapping[str, str]) -> tuple[WebhookEvent, bool]:
+    """Verify and store a provider event once; it is acted on by a task after commit.
+
+    Returns (event, is_new). A bad signature is DomainError 400 and stores nothing.
+    """
+    provider = get_provider(provider_name)
+    try:
+        event = provider.parse_webhook(body=body, headers=headers)
+    except WebhookSignatureError as exc:
+        raise DomainError("invalid_signature", f"Webhook refused: {exc}.") from exc
+    try:
+        with transaction.atomic(durable=True):
+            stored = WebhookEvent.objects.create(
+                provider=provider.name,
+                event_id=event.event_id,
+                event_type=event.event_type,
+                payload=event.payload,
+            )
+            from marketplace.tasks import process_webhook_event_task
+
+            transaction.on_commit(lambda: process_webhook_event_task.delay(stored.pk))
+    except IntegrityError:
+        return WebhookEvent.objects.get(provider=provider.name, event_id=event.event_id), False
+    return stored, True
+
+
+def webhook_process(*, event_pk: int) -> None:
+    """Act on a stored event once. Payment services are idempotent, so a crash between acting and
+    marking the event processed only repeats a no-op."""
+    event = WebhookEvent.objects.get(pk=event_pk)
+    if event.processed_at is not None:
+        return
+    data = event.payload.get("data", {})
+    if event.event_type == "payment.succeeded":
+        payment_captured(reference=data["reference"], amount=int(data["amount"]), currency=data["currency"])
+    elif event.event_type == "payment.failed":
+        payment_failed(reference=data["reference"])
+    else:
+        logger.info("webhook %s of type %s ignored", event.event_id, event.event_type)
+    WebhookEvent.objects.filter(pk=event.pk, processed_at__isnull=True).update(processed_at=timezone.now())
+
+
+def simulated_gateway_pay(*, reference: str, outcome: str, drop_webhook: bool) -> SimulatedCharge:
+    """The buyer pays (or fails to pay) at the simulated gateway, which then sends its webhook."""
+    if outcome not in ("succeeded", "failed"):
+        raise DomainError("invalid", "outcome must be 'succeeded' or 'failed'", fields={"outcome": ["invalid"]})
+    with transaction.atomic(durable=True):
+        charge = SimulatedCharge.objects.select_for_update().filter(reference=reference).first()
+        if charge is None:
+            raise NotFound("No such payment.")
+        if charge.status == SimulatedChargeStatus.SUCCEEDED:
+            return charge  # paid already; a second click charges nothing
+        charge.status = outcome
+        charge.save(update_fields=["status"])
+        if not drop_webhook:
+            body = event_body(charge).decode()
+            from marketplace.tasks import deliver_simulated_webhook_task
+
+            transaction.on_commit(lambda: deliver_simulated_webhook_task.delay(body))
+    return charge
+
+
+def simulated_webhook_deliver(*, body: str) -> None:
+    """The gateway's side of a webhook: sign the body and hand it to the receiving endpoint's service."""
+    raw = body.encode()
+    webhook_receive(provider_name="simulated", body=raw, headers={SIGNATURE_HEADER: sign(raw)})

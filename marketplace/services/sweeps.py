@@ -1,0 +1,113 @@
+"""Deadlines kept as rows and swept by beat.
+
+Each sweep takes due rows with SELECT … FOR UPDATE SKIP LOCKED in small batches, re-checks the
+state under the lock and acts through the order services' helpers: two sweeps racing act on each
+deadline once.
+"""
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from marketplace.models import Code, CodeStatus, Order, OrderStatus, Payment
+from marketplace.payments import get_provider
+from marketplace.services.orders import complete_locked_order, payment_captured, refund_locked_order
+from marketplace.services.transitions import order_transition
+
+logger = logging.getLogger(__name__)
+BATCH = 200
+RECONCILE_LIMIT = 1000
+
+
+def _recover_captured(payments: list[tuple[str, str]]) -> int:
+    """Ask the provider about each (provider, reference); a capture whose webhook was lost proceeds."""
+    found = 0
+    for provider_name, reference in payments:
+        answer = get_provider(provider_name).retrieve(reference)
+        if answer.status == "succeeded":
+            logger.warning("reconciliation found a captured payment without its webhook: %s", reference)
+            payment_captured(reference=reference, amount=answer.amount, currency=answer.currency)
+            found += 1
+    return found
+
+
+def _unpaid_payments(**order_filter: Any) -> list[tuple[str, str]]:
+    return list(
+        Payment.objects.filter(order__status=OrderStatus.PENDING_PAYMENT, **order_filter)
+        .order_by("order__created_at")
+        .values_list("provider", "reference")[:RECONCILE_LIMIT]
+    )
+
+
+def _sweep(due: Q, order_by: str, act: Callable[[Order], None]) -> int:
+    """Act on every due order once, in batches, skipping rows another sweep holds."""
+    done = 0
+    while True:
+        with transaction.atomic(durable=True):
+            orders = list(
+                Order.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("hold")
+                .filter(due)
+                .order_by(order_by)[:BATCH]
+            )
+            for order in orders:
+                act(order)
+        done += len(orders)
+        if len(orders) < BATCH:
+            return done
+
+
+def sweep_reconcile_unpaid(*, now: datetime | None = None) -> int:
+    """Orders unpaid for KABAO_RECONCILE_AFTER_SECONDS are checked with the provider (掉单 recovery)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.KABAO_RECONCILE_AFTER_SECONDS)
+    return _recover_captured(_unpaid_payments(order__created_at__lte=cutoff))
+
+
+def _cancel_unpaid(order: Order) -> None:
+    Code.objects.filter(order=order, status=CodeStatus.RESERVED).update(status=CodeStatus.AVAILABLE, order=None)
+    order_transition(order=order, to=OrderStatus.CANCELLED, note="unpaid in time")
+
+
+def sweep_expire_unpaid(*, now: datetime | None = None) -> int:
+    """Cancel orders unpaid past their expiry (codes back to stock), after one last provider check."""
+    now = now or timezone.now()
+    _recover_captured(_unpaid_payments(order__expires_at__lte=now))
+    return _sweep(Q(status=OrderStatus.PENDING_PAYMENT, expires_at__lte=now), "expires_at", _cancel_unpaid)
+
+
+def _refund_undelivered(order: Order) -> None:
+    refund_locked_order(order=order, refund_amount=order.amount, reason="not delivered in time", return_codes=True)
+
+
+def sweep_refund_undelivered(*, now: datetime | None = None) -> int:
+    """Paid but not delivered in time: a full refund (nothing you paid for can drop)."""
+    now = now or timezone.now()
+    return _sweep(Q(status=OrderStatus.PAID, delivery_due_at__lte=now), "delivery_due_at", _refund_undelivered)
+
+
+def _auto_confirm(order: Order) -> None:
+    complete_locked_order(order=order, actor=None, note="protection window ended")
+
+
+def sweep_auto_confirm(*, now: datetime | None = None) -> int:
+    """The protection window ran out with no complaint: release the money to the merchant."""
+    now = now or timezone.now()
+    due = Q(status=OrderStatus.DELIVERED, auto_confirm_at__lte=now, hold__is_frozen=False)
+    return _sweep(due, "auto_confirm_at", _auto_confirm)
+
+
+def sweep_deadlines(*, now: datetime | None = None) -> dict[str, int]:
+    now = now or timezone.now()
+    return {
+        "reconciled": sweep_reconcile_unpaid(now=now),
+        "expired": sweep_expire_unpaid(now=now),
+        "refunded_undelivered": sweep_refund_undelivered(now=now),
+        "auto_confirmed": sweep_auto_confirm(now=now),
+    }
