@@ -1,4 +1,8 @@
+import zoneinfo
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.shortcuts import render
 
 from kabao.errors import DomainError
@@ -19,3 +23,18 @@ class DomainErrorMiddleware:
                 request, "error.html", {"status": exception.status, "message": exception.message}, status=exception.status
             )
         return None
+
+
+class DisplayTimeZoneMiddleware:
+    """Pages show times in the display zone; the API keeps UTC (API.md)."""
+
+    def __init__(self, get_response):  # type: ignore[no-untyped-def]
+        self.get_response = get_response
+        self.zone = zoneinfo.ZoneInfo(settings.KABAO_DISPLAY_TIME_ZONE)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/api/"):
+            timezone.deactivate()
+        else:
+            timezone.activate(self.zone)
+        return self.get_response(request)

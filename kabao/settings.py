@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "kabao.middleware.DomainErrorMiddleware",
+    "kabao.middleware.DisplayTimeZoneMiddleware",
 ]
 
 ROOT_URLCONF = "kabao.urls"
@@ -204,7 +205,9 @@ LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
-TIME_ZONE = env.str("TIME_ZONE", default="Asia/Shanghai")
+# The server keeps and the API speaks UTC; pages show times in the buyers' zone.
+TIME_ZONE = "UTC"
+KABAO_DISPLAY_TIME_ZONE = env.str("KABAO_DISPLAY_TIME_ZONE", default="Asia/Shanghai")
 USE_TZ = True
 
 # --- static ---------------------------------------------------------------------------------
