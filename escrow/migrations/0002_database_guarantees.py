@@ -16,9 +16,8 @@ CREATE TRIGGER escrow_entry_append_only BEFORE UPDATE OR DELETE ON escrow_entry
 CREATE TRIGGER escrow_posting_append_only BEFORE UPDATE OR DELETE ON escrow_posting
     FOR EACH ROW EXECUTE FUNCTION escrow_refuse_change();
 
-CREATE FUNCTION escrow_check_posting_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION escrow_assert_posting_balanced(target bigint) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-    target bigint := CASE WHEN TG_TABLE_NAME = 'escrow_posting' THEN NEW.id ELSE NEW.posting_id END;
     bad_currency text;
 BEGIN
     SELECT currency INTO bad_currency FROM escrow_entry WHERE posting_id = target
@@ -31,19 +30,32 @@ BEGIN
         RAISE EXCEPTION 'posting % has fewer than two entries', target
             USING ERRCODE = 'integrity_constraint_violation';
     END IF;
+END $$;
+
+CREATE FUNCTION escrow_entry_check_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM escrow_assert_posting_balanced(NEW.posting_id);
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION escrow_posting_check_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM escrow_assert_posting_balanced(NEW.id);
     RETURN NULL;
 END $$;
 
 CREATE CONSTRAINT TRIGGER escrow_entry_balanced AFTER INSERT ON escrow_entry
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION escrow_check_posting_balanced();
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION escrow_entry_check_balanced();
 CREATE CONSTRAINT TRIGGER escrow_posting_has_entries AFTER INSERT ON escrow_posting
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION escrow_check_posting_balanced();
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION escrow_posting_check_balanced();
 """
 
 BACKWARD = """
 DROP TRIGGER IF EXISTS escrow_posting_has_entries ON escrow_posting;
 DROP TRIGGER IF EXISTS escrow_entry_balanced ON escrow_entry;
-DROP FUNCTION IF EXISTS escrow_check_posting_balanced();
+DROP FUNCTION IF EXISTS escrow_posting_check_balanced();
+DROP FUNCTION IF EXISTS escrow_entry_check_balanced();
+DROP FUNCTION IF EXISTS escrow_assert_posting_balanced(bigint);
 DROP TRIGGER IF EXISTS escrow_posting_append_only ON escrow_posting;
 DROP TRIGGER IF EXISTS escrow_entry_append_only ON escrow_entry;
 DROP FUNCTION IF EXISTS escrow_refuse_change();

@@ -1,0 +1,80 @@
+"""Test data. Shops and stock are built through the services, as users would build them."""
+
+import itertools
+
+import factory
+
+from accounts.models import User
+from marketplace.models import Game, Product
+from marketplace.services.inventory import codes_upload
+from merchants.models import Membership, MembershipRole, Merchant, MerchantStatus
+
+_serial = itertools.count(1)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", "correct-horse-battery")
+
+    @classmethod
+    def _after_postgeneration(cls, instance, create, results=None):  # type: ignore[no-untyped-def]
+        if create:
+            instance.save()
+
+
+class StaffFactory(UserFactory):
+    is_staff = True
+
+
+class MerchantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Merchant
+        skip_postgeneration_save = True
+
+    shop_name = factory.Sequence(lambda n: f"Shop {n}")
+    status = MerchantStatus.ACTIVE
+
+    @factory.post_generation
+    def owner(self, create, extracted, **kwargs):  # type: ignore[no-untyped-def]
+        if create:
+            Membership.objects.create(merchant=self, user=extracted or UserFactory(), role=MembershipRole.OWNER)
+
+
+class GameFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Game
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Game {n}")
+    slug = factory.Sequence(lambda n: f"game-{n}")
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    merchant = factory.SubFactory(MerchantFactory)
+    game = factory.SubFactory(GameFactory)
+    title = factory.Sequence(lambda n: f"Card {n}")
+    price = 1999
+    currency = "CNY"
+
+
+def owner_of(merchant: Merchant) -> User:
+    return merchant.memberships.get(role=MembershipRole.OWNER).user
+
+
+def unique_codes(count: int) -> list[str]:
+    return [f"CODE-{next(_serial):08d}-{i:04d}" for i in range(count)]
+
+
+def stock(product: Product, count: int) -> list[str]:
+    """Upload `count` fresh codes to the product and return them in clear."""
+    codes = unique_codes(count)
+    report = codes_upload(product=product, lines=codes)
+    assert report.accepted == count
+    return codes
