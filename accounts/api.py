@@ -21,26 +21,37 @@ class RegisterApi(APIView):
 
     @extend_schema(
         request=CredentialsSerializer,
-        responses={201: inline_serializer("Registered", {"user": serializers.DictField(), "token": serializers.CharField()})},
+        responses={
+            201: inline_serializer(
+                "Registered", {"user": serializers.DictField(), "token": serializers.CharField()}
+            )
+        },
     )
     def post(self, request: Request) -> Response:
         data = CredentialsSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = user_register(email=data.validated_data["email"], password=data.validated_data["password"])
         _token, key = api_token_create(user=user, name="registration")
-        return Response({"user": {"id": user.pk, "email": user.email}, "token": key}, status=status.HTTP_201_CREATED)
+        return Response(
+            {"user": {"id": user.pk, "email": user.email}, "token": key}, status=status.HTTP_201_CREATED
+        )
 
 
 class TokenApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(request=CredentialsSerializer, responses={200: inline_serializer("Token", {"token": serializers.CharField()})})
+    @extend_schema(
+        request=CredentialsSerializer,
+        responses={200: inline_serializer("Token", {"token": serializers.CharField()})},
+    )
     def post(self, request: Request) -> Response:
         data = CredentialsSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(request, email=data.validated_data["email"].lower(), password=data.validated_data["password"])
+        user = authenticate(
+            request, email=data.validated_data["email"].lower(), password=data.validated_data["password"]
+        )
         if user is None:
             raise DomainError("invalid_credentials", "Email or password is wrong.", status=401)
-        _token, key = api_token_create(user=user, name="api")  # type: ignore[arg-type]
+        _token, key = api_token_create(user=user, name="api")
         return Response({"token": key})

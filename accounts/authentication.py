@@ -28,5 +28,5 @@ class ApiTokenAuthentication(authentication.TokenAuthentication):
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user, token
 
-    def authenticate(self, request: Request) -> tuple[User, ApiToken] | None:  # type: ignore[override]
-        return super().authenticate(request)  # type: ignore[return-value]
+    def authenticate(self, request: Request) -> tuple[User, ApiToken] | None:
+        return super().authenticate(request)

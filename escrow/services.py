@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -41,7 +41,9 @@ def account_get_or_create(
 
 
 def platform_fee_account(currency: str) -> Account:
-    return account_get_or_create(code=f"platform:fees:{currency}", kind=AccountKind.PLATFORM, currency=currency)
+    return account_get_or_create(
+        code=f"platform:fees:{currency}", kind=AccountKind.PLATFORM, currency=currency
+    )
 
 
 def provider_account(provider: str, currency: str) -> Account:
@@ -105,7 +107,9 @@ def posting_create(
         accounts[account.pk] = account
         sums[account.currency] += amount
     if any(total != 0 for total in sums.values()):
-        raise DomainError("unbalanced_posting", f"posting {idempotency_key} does not sum to zero: {dict(sums)}")
+        raise DomainError(
+            "unbalanced_posting", f"posting {idempotency_key} does not sum to zero: {dict(sums)}"
+        )
     if sum(1 for amount in totals.values() if amount) < 2:
         raise DomainError("empty_posting", "a posting moves money between at least two accounts")
 
@@ -124,7 +128,9 @@ def posting_create(
             raise Conflict("insufficient_funds", f"account {account.code} cannot cover {-amount}")
 
     created_at = timezone.now()
-    entries = [(account_id, amount, accounts[account_id].currency) for account_id, amount in totals.items() if amount]
+    entries = [
+        (account_id, amount, accounts[account_id].currency) for account_id, amount in totals.items() if amount
+    ]
     posting = Posting.objects.create(
         idempotency_key=idempotency_key,
         kind=kind,
@@ -190,7 +196,9 @@ def hold_place(
 
 
 def hold_lock(hold_id: int) -> Hold:
-    return Hold.objects.select_for_update().select_related("account", "beneficiary", "refund_to").get(pk=hold_id)
+    return (
+        Hold.objects.select_for_update().select_related("account", "beneficiary", "refund_to").get(pk=hold_id)
+    )
 
 
 def hold_settle(*, hold: Hold, refund_amount: int, fee_bps: int, override_freeze: bool = False) -> Hold:

@@ -90,9 +90,7 @@ def _chain(report: VerifyReport) -> Iterator[str]:
 
 def _holds(report: VerifyReport) -> Iterator[str]:
     report.holds = Hold.objects.count()
-    bad_held = (
-        Hold.objects.filter(status=HoldStatus.HELD).exclude(account__balance=F("amount")).first()
-    )
+    bad_held = Hold.objects.filter(status=HoldStatus.HELD).exclude(account__balance=F("amount")).first()
     if bad_held is not None:
         yield f"hold {bad_held.reference} is held but its account holds {bad_held.account.balance}"
     bad_settled = Hold.objects.filter(~Q(status=HoldStatus.HELD), ~Q(account__balance=0)).first()

@@ -15,9 +15,7 @@ logger = logging.getLogger(__name__)
 
 
 def error_response(code: str, message: str, http_status: int, fields: dict | None = None) -> Response:
-    return Response(
-        {"error": {"code": code, "message": message, "fields": fields or {}}}, status=http_status
-    )
+    return Response({"error": {"code": code, "message": message, "fields": fields or {}}}, status=http_status)
 
 
 _CODES = {

@@ -2,8 +2,8 @@ import zoneinfo
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from django.shortcuts import render
+from django.utils import timezone
 
 from kabao.errors import DomainError
 
@@ -11,7 +11,7 @@ from kabao.errors import DomainError
 class DomainErrorMiddleware:
     """A DomainError that escapes a browser view becomes a plain error page with its status."""
 
-    def __init__(self, get_response):  # type: ignore[no-untyped-def]
+    def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
@@ -20,7 +20,10 @@ class DomainErrorMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, DomainError):
             return render(
-                request, "error.html", {"status": exception.status, "message": exception.message}, status=exception.status
+                request,
+                "error.html",
+                {"status": exception.status, "message": exception.message},
+                status=exception.status,
             )
         return None
 
@@ -28,7 +31,7 @@ class DomainErrorMiddleware:
 class DisplayTimeZoneMiddleware:
     """Pages show times in the display zone; the API keeps UTC (API.md)."""
 
-    def __init__(self, get_response):  # type: ignore[no-untyped-def]
+    def __init__(self, get_response):
         self.get_response = get_response
         self.zone = zoneinfo.ZoneInfo(settings.KABAO_DISPLAY_TIME_ZONE)
 

@@ -10,7 +10,7 @@ os.environ.setdefault("KABAO_CODE_KEYS", "dGVzdC1rZXktbmV3ZXN0LTAwMDAwMDAwMDAwMD
 os.environ.setdefault("KABAO_CODE_HASH_KEY", "test-fingerprint-key")
 os.environ.setdefault("KABAO_SIMULATED_WEBHOOK_SECRET", "test-webhook-secret")
 
-from kabao.settings import *  # noqa: E402, F403
+from kabao.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True

@@ -13,16 +13,28 @@ api_v1 = [
     path("auth/token/", accounts_api.TokenApi.as_view(), name="token"),
     path("merchants/", merchants_api.MerchantApplyApi.as_view(), name="merchant-apply"),
     path("merchants/<int:merchant_id>/", marketplace_api.MerchantPublicApi.as_view(), name="merchant-public"),
-    path("admin/merchants/<int:merchant_id>/approve/", merchants_api.MerchantApproveApi.as_view(), name="merchant-approve"),
+    path(
+        "admin/merchants/<int:merchant_id>/approve/",
+        merchants_api.MerchantApproveApi.as_view(),
+        name="merchant-approve",
+    ),
     path("merchant/balance/", merchants_api.MerchantBalanceApi.as_view(), name="merchant-balance"),
     path("merchant/products/", marketplace_api.MerchantProductCreateApi.as_view(), name="merchant-products"),
-    path("merchant/products/<int:product_id>/codes/", marketplace_api.CodeUploadApi.as_view(), name="merchant-codes"),
+    path(
+        "merchant/products/<int:product_id>/codes/",
+        marketplace_api.CodeUploadApi.as_view(),
+        name="merchant-codes",
+    ),
     path("products/", marketplace_api.ProductListApi.as_view(), name="products"),
     path("products/<int:product_id>/", marketplace_api.ProductDetailApi.as_view(), name="product"),
     path("orders/", marketplace_api.OrderListCreateApi.as_view(), name="orders"),
     path("orders/<int:order_id>/", marketplace_api.OrderDetailApi.as_view(), name="order"),
     path("orders/<int:order_id>/confirm/", marketplace_api.OrderConfirmApi.as_view(), name="order-confirm"),
-    path("payments/webhooks/simulated/", marketplace_api.SimulatedWebhookApi.as_view(), name="webhook-simulated"),
+    path(
+        "payments/webhooks/simulated/",
+        marketplace_api.SimulatedWebhookApi.as_view(),
+        name="webhook-simulated",
+    ),
 ]
 
 urlpatterns = [

@@ -31,7 +31,9 @@ def orders_visible_to(user: User) -> QuerySet[Order]:
     visible = Q(buyer=user)
     if merchant is not None:
         visible |= Q(merchant=merchant)
-    return Order.objects.filter(visible).select_related("product", "merchant", "payment").order_by("-created_at")
+    return (
+        Order.objects.filter(visible).select_related("product", "merchant", "payment").order_by("-created_at")
+    )
 
 
 def order_visible_to(user: User, order_id: int) -> Order:

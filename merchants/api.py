@@ -1,5 +1,5 @@
 from django.conf import settings
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,6 +18,7 @@ class MerchantOutput(serializers.Serializer):
 
 
 class MerchantApplyApi(APIView):
+    @extend_schema_serializer(component_name="MerchantApplyInput")
     class Input(serializers.Serializer):
         shop_name = serializers.CharField(max_length=80)
 
@@ -37,16 +38,23 @@ class MerchantApproveApi(APIView):
         merchant = Merchant.objects.filter(pk=merchant_id).first()
         if merchant is None:
             raise NotFound("No such merchant.")
-        merchant = merchant_approve(merchant=merchant, actor=request.user)  # type: ignore[arg-type]
+        merchant = merchant_approve(merchant=merchant, actor=request.user)
         return Response(MerchantOutput(merchant).data)
 
 
 class MerchantBalanceApi(APIView):
     @extend_schema(
-        responses={200: inline_serializer("Balance", {
-            "currency": serializers.CharField(), "held": serializers.IntegerField(),
-            "available": serializers.IntegerField(), "deposit": serializers.IntegerField(),
-        })}
+        responses={
+            200: inline_serializer(
+                "Balance",
+                {
+                    "currency": serializers.CharField(),
+                    "held": serializers.IntegerField(),
+                    "available": serializers.IntegerField(),
+                    "deposit": serializers.IntegerField(),
+                },
+            )
+        }
     )
     def get(self, request: Request) -> Response:
         merchant = merchant_of(request.user)  # type: ignore[arg-type]
@@ -54,5 +62,10 @@ class MerchantBalanceApi(APIView):
             raise DomainError("not_a_merchant", "This account does not belong to a shop.", status=403)
         balance = merchant_balance(merchant, settings.KABAO_CURRENCY)
         return Response(
-            {"currency": balance.currency, "held": balance.held, "available": balance.available, "deposit": balance.deposit}
+            {
+                "currency": balance.currency,
+                "held": balance.held,
+                "available": balance.available,
+                "deposit": balance.deposit,
+            }
         )

@@ -13,8 +13,11 @@ from merchants.models import Membership, MembershipRole, Merchant, MerchantStatu
 def merchant_apply(*, owner: User, shop_name: str) -> Merchant:
     shop_name = shop_name.strip()
     if not shop_name or len(shop_name) > 80:
-        raise DomainError("invalid", "A shop name of 1 to 80 characters is required.",
-                          fields={"shop_name": ["1 to 80 characters"]})
+        raise DomainError(
+            "invalid",
+            "A shop name of 1 to 80 characters is required.",
+            fields={"shop_name": ["1 to 80 characters"]},
+        )
     if Membership.objects.filter(user=owner).exists():
         raise Conflict("already_member", "This account already belongs to a shop.")
     try:

@@ -72,7 +72,9 @@ def pay(django_capture_on_commit_callbacks):
 
     def _pay(order: Order, *, outcome: str = "succeeded", drop_webhook: bool = False) -> Order:
         with django_capture_on_commit_callbacks(execute=True):
-            simulated_gateway_pay(reference=order.payment.reference, outcome=outcome, drop_webhook=drop_webhook)
+            simulated_gateway_pay(
+                reference=order.payment.reference, outcome=outcome, drop_webhook=drop_webhook
+            )
         order.refresh_from_db()
         return order
 

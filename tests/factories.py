@@ -21,7 +21,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", "correct-horse-battery")
 
     @classmethod
-    def _after_postgeneration(cls, instance, create, results=None):  # type: ignore[no-untyped-def]
+    def _after_postgeneration(cls, instance, create, results=None):
         if create:
             instance.save()
 
@@ -39,9 +39,10 @@ class MerchantFactory(factory.django.DjangoModelFactory):
     status = MerchantStatus.ACTIVE
 
     @factory.post_generation
-    def owner(self, create, extracted, **kwargs):  # type: ignore[no-untyped-def]
+    def owner(self, create, extracted, **kwargs):
         if create:
-            Membership.objects.create(merchant=self, user=extracted or UserFactory(), role=MembershipRole.OWNER)
+            owner = extracted or UserFactory()
+            Membership.objects.create(merchant=self, user=owner, role=MembershipRole.OWNER)  # type: ignore[misc]
 
 
 class GameFactory(factory.django.DjangoModelFactory):

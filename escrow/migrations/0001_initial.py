@@ -6,76 +6,173 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Posting',
+            name="Posting",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('idempotency_key', models.CharField(max_length=200, unique=True)),
-                ('kind', models.CharField(max_length=40)),
-                ('reference', models.CharField(blank=True, db_index=True, max_length=120)),
-                ('memo', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('prev_hash', models.CharField(max_length=64)),
-                ('hash', models.CharField(max_length=64, unique=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("idempotency_key", models.CharField(max_length=200, unique=True)),
+                ("kind", models.CharField(max_length=40)),
+                ("reference", models.CharField(blank=True, db_index=True, max_length=120)),
+                ("memo", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("prev_hash", models.CharField(max_length=64)),
+                ("hash", models.CharField(max_length=64, unique=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Account',
+            name="Account",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=120, unique=True)),
-                ('kind', models.CharField(choices=[('external', 'external (payment provider, payouts)'), ('platform', 'platform (fees, compensation)'), ('merchant_available', 'merchant available'), ('merchant_deposit', 'merchant security deposit'), ('escrow', 'escrow hold')], max_length=24)),
-                ('currency', models.CharField(max_length=3)),
-                ('balance', models.BigIntegerField(default=0)),
-                ('allow_negative', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=120, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("external", "external (payment provider, payouts)"),
+                            ("platform", "platform (fees, compensation)"),
+                            ("merchant_available", "merchant available"),
+                            ("merchant_deposit", "merchant security deposit"),
+                            ("escrow", "escrow hold"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                ("currency", models.CharField(max_length=3)),
+                ("balance", models.BigIntegerField(default=0)),
+                ("allow_negative", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('allow_negative', True), ('balance__gte', 0), _connector='OR'), name='escrow_account_not_negative')],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("allow_negative", True), ("balance__gte", 0), _connector="OR"),
+                        name="escrow_account_not_negative",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Hold',
+            name="Hold",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reference', models.CharField(max_length=120, unique=True)),
-                ('amount', models.BigIntegerField()),
-                ('currency', models.CharField(max_length=3)),
-                ('status', models.CharField(choices=[('held', 'held'), ('released', 'released to the beneficiary'), ('refunded', 'refunded'), ('split', 'split between refund and beneficiary')], default='held', max_length=10)),
-                ('release_at', models.DateTimeField(blank=True, null=True)),
-                ('is_frozen', models.BooleanField(default=False)),
-                ('refunded_amount', models.BigIntegerField(default=0)),
-                ('fee_amount', models.BigIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('settled_at', models.DateTimeField(blank=True, null=True)),
-                ('account', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='hold', to='escrow.account')),
-                ('beneficiary', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='escrow.account')),
-                ('refund_to', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='escrow.account')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("reference", models.CharField(max_length=120, unique=True)),
+                ("amount", models.BigIntegerField()),
+                ("currency", models.CharField(max_length=3)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("held", "held"),
+                            ("released", "released to the beneficiary"),
+                            ("refunded", "refunded"),
+                            ("split", "split between refund and beneficiary"),
+                        ],
+                        default="held",
+                        max_length=10,
+                    ),
+                ),
+                ("release_at", models.DateTimeField(blank=True, null=True)),
+                ("is_frozen", models.BooleanField(default=False)),
+                ("refunded_amount", models.BigIntegerField(default=0)),
+                ("fee_amount", models.BigIntegerField(default=0)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("settled_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "account",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="hold", to="escrow.account"
+                    ),
+                ),
+                (
+                    "beneficiary",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="escrow.account"
+                    ),
+                ),
+                (
+                    "refund_to",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="escrow.account"
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(condition=models.Q(('is_frozen', False), ('status', 'held')), fields=['release_at'], name='escrow_hold_due_idx'), models.Index(fields=['beneficiary', 'status'], name='escrow_hold_beneficiary_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='escrow_hold_amount_positive'), models.CheckConstraint(condition=models.Q(('refunded_amount__gte', 0), ('refunded_amount__lte', models.F('amount'))), name='escrow_hold_refund_within_amount')],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("is_frozen", False), ("status", "held")),
+                        fields=["release_at"],
+                        name="escrow_hold_due_idx",
+                    ),
+                    models.Index(fields=["beneficiary", "status"], name="escrow_hold_beneficiary_idx"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("amount__gt", 0)), name="escrow_hold_amount_positive"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("refunded_amount__gte", 0), ("refunded_amount__lte", models.F("amount"))
+                        ),
+                        name="escrow_hold_refund_within_amount",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Entry',
+            name="Entry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount', models.BigIntegerField()),
-                ('currency', models.CharField(max_length=3)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='entries', to='escrow.account')),
-                ('posting', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='entries', to='escrow.posting')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("amount", models.BigIntegerField()),
+                ("currency", models.CharField(max_length=3)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="entries",
+                        to="escrow.account",
+                    ),
+                ),
+                (
+                    "posting",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="entries",
+                        to="escrow.posting",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['account', 'posting'], name='escrow_entry_account_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('amount', 0), _negated=True), name='escrow_entry_not_zero')],
+                "indexes": [models.Index(fields=["account", "posting"], name="escrow_entry_account_idx")],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("amount", 0), _negated=True), name="escrow_entry_not_zero"
+                    )
+                ],
             },
         ),
     ]

@@ -74,7 +74,9 @@ class SimulatedProvider:
             charge = SimulatedCharge.objects.select_for_update().get(reference=reference)
             try:
                 with transaction.atomic():
-                    SimulatedRefund.objects.create(idempotency_key=idempotency_key, charge=charge, amount=amount)
+                    SimulatedRefund.objects.create(
+                        idempotency_key=idempotency_key, charge=charge, amount=amount
+                    )
             except IntegrityError:
                 return  # the same refund again: the provider answers as before
             if charge.refunded_amount + amount > charge.amount:

@@ -8,7 +8,14 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from kabao.errors import Conflict, DomainError
-from marketplace.crypto import code_fingerprint, encrypt_code, mask_code, normalize_code
+from marketplace.crypto import (
+    code_fingerprint,
+    decrypt_code,
+    encrypt_code,
+    is_current_key,
+    mask_code,
+    normalize_code,
+)
 from marketplace.models import Code, Game, Product
 from merchants.models import Merchant
 
@@ -131,6 +138,29 @@ def codes_upload(*, product: Product, lines: Iterable[str]) -> UploadReport:
         with transaction.atomic(durable=True):
             Code.objects.bulk_create(rows, batch_size=INSERT_CHUNK)
     except IntegrityError as exc:
-        raise Conflict("concurrent_upload", "Some codes were uploaded at the same moment; try again.") from exc
+        raise Conflict(
+            "concurrent_upload", "Some codes were uploaded at the same moment; try again."
+        ) from exc
     report.accepted = len(rows)
     return report
+
+
+def codes_reencrypt(*, batch_size: int = 1_000) -> int:
+    """Re-encrypt every code not under the newest key (after a key was added to KABAO_CODE_KEYS).
+
+    Works in batches, each its own transaction, so it can run beside live traffic and resume.
+    """
+    done = 0
+    last_id = 0
+    while True:
+        with transaction.atomic(durable=True):
+            codes = list(Code.objects.select_for_update().filter(id__gt=last_id).order_by("id")[:batch_size])
+            if not codes:
+                return done
+            stale = [code for code in codes if not is_current_key(bytes(code.ciphertext))]
+            for code in stale:
+                plain = decrypt_code(bytes(code.ciphertext), fingerprint=code.fingerprint)
+                code.ciphertext = encrypt_code(plain, fingerprint=code.fingerprint)
+            Code.objects.bulk_update(stale, ["ciphertext"])
+        done += len(stale)
+        last_id = codes[-1].pk

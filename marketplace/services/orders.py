@@ -40,7 +40,11 @@ def _enqueue_delivery(order_id: int) -> None:
 
 def order_create(*, buyer: User, product_id: int, quantity: int, idempotency_key: str | None = None) -> Order:
     """Reserve `quantity` codes and open a payment. The same idempotency key returns the same order."""
-    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= settings.KABAO_MAX_ORDER_QUANTITY:
+    if (
+        isinstance(quantity, bool)
+        or not isinstance(quantity, int)
+        or not 1 <= quantity <= settings.KABAO_MAX_ORDER_QUANTITY
+    ):
         raise DomainError(
             "invalid_quantity",
             f"Quantity must be a whole number from 1 to {settings.KABAO_MAX_ORDER_QUANTITY}.",
@@ -103,8 +107,11 @@ def _order_create(*, buyer: User, product: Product, quantity: int, idempotency_k
         provider = get_provider()
         session = provider.create_payment(order_id=order.pk, amount=order.amount, currency=order.currency)
         Payment.objects.create(
-            order=order, provider=provider.name, reference=session.reference,
-            amount=order.amount, currency=order.currency,
+            order=order,
+            provider=provider.name,
+            reference=session.reference,
+            amount=order.amount,
+            currency=order.currency,
         )
         order_record(order=order, event="created", actor=buyer)
     return order
@@ -139,17 +146,30 @@ def payment_captured(*, reference: str, amount: int, currency: str) -> Order:
         order.paid_at = payment.captured_at
         is_mismatch = amount != order.amount or currency != order.currency
         if is_mismatch:
-            logger.error("order %s: captured %s %s, expected %s %s", order.pk, amount, currency, order.amount, order.currency)
+            logger.error(
+                "order %s: captured %s %s, expected %s %s",
+                order.pk,
+                amount,
+                currency,
+                order.amount,
+                order.currency,
+            )
         if order.status == OrderStatus.PENDING_PAYMENT:
-            order.delivery_due_at = order.paid_at + timedelta(seconds=settings.KABAO_DELIVERY_DEADLINE_SECONDS)
+            order.delivery_due_at = order.paid_at + timedelta(
+                seconds=settings.KABAO_DELIVERY_DEADLINE_SECONDS
+            )
             order_transition(order=order, to=OrderStatus.PAID)
             if is_mismatch:
-                refund_locked_order(order=order, refund_amount=hold.amount, reason="amount_mismatch", return_codes=True)
+                refund_locked_order(
+                    order=order, refund_amount=hold.amount, reason="amount_mismatch", return_codes=True
+                )
             else:
                 _enqueue_delivery(order.pk)
         else:  # cancelled before the money came: its codes already went back to stock
             order.save(update_fields=["hold", "paid_at"])
-            refund_locked_order(order=order, refund_amount=hold.amount, reason="paid_after_cancellation", return_codes=False)
+            refund_locked_order(
+                order=order, refund_amount=hold.amount, reason="paid_after_cancellation", return_codes=False
+            )
     return order
 
 
@@ -175,10 +195,14 @@ def order_deliver(*, order_id: int) -> Order:
             return order
         codes = list(Code.objects.select_for_update().filter(order=order, status=CodeStatus.RESERVED))
         if len(codes) != order.quantity:
-            refund_locked_order(order=order, refund_amount=order.amount, reason="codes_missing", return_codes=True)
+            refund_locked_order(
+                order=order, refund_amount=order.amount, reason="codes_missing", return_codes=True
+            )
             return order
         for code in codes:
-            decrypt_code(code.ciphertext, fingerprint=code.fingerprint)  # fail (and retry) before promising
+            decrypt_code(
+                bytes(code.ciphertext), fingerprint=code.fingerprint
+            )  # fail (and retry) before promising
         now = timezone.now()
         Code.objects.filter(pk__in=[c.pk for c in codes]).update(status=CodeStatus.SOLD, sold_at=now)
         order.delivered_at = now
@@ -194,7 +218,7 @@ def order_codes(*, order: Order, actor: User) -> list[str]:
     if order.buyer_id != actor.pk or order.delivered_at is None:
         return []
     codes = list(Code.objects.filter(order=order, status=CodeStatus.SOLD).order_by("id"))
-    plain = [decrypt_code(code.ciphertext, fingerprint=code.fingerprint) for code in codes]
+    plain = [decrypt_code(bytes(code.ciphertext), fingerprint=code.fingerprint) for code in codes]
     if order.codes_revealed_at is None:
         with transaction.atomic():
             updated = Order.objects.filter(pk=order.pk, codes_revealed_at__isnull=True).update(
@@ -225,22 +249,34 @@ def complete_locked_order(*, order: Order, actor: User | None, note: str) -> Non
     order_transition(order=order, to=OrderStatus.COMPLETED, actor=actor, note=note)
 
 
-def refund_locked_order(*, order: Order, refund_amount: int, reason: str, return_codes: bool, actor: User | None = None) -> None:
+def refund_locked_order(
+    *, order: Order, refund_amount: int, reason: str, return_codes: bool, actor: User | None = None
+) -> None:
     """Give `refund_amount` of the held money back to the buyer through the provider."""
     assert order.hold is not None
     hold = hold_settle(
-        hold=order.hold, refund_amount=refund_amount, fee_bps=settings.KABAO_PLATFORM_FEE_BPS, override_freeze=True
+        hold=order.hold,
+        refund_amount=refund_amount,
+        fee_bps=settings.KABAO_PLATFORM_FEE_BPS,
+        override_freeze=True,
     )
     payment = Payment.objects.select_for_update().get(order=order)
     get_provider(payment.provider).refund(
         reference=payment.reference, amount=refund_amount, idempotency_key=f"refund:order:{order.pk}"
     )
     payment.refunded_amount = refund_amount
-    payment.status = PaymentStatus.REFUNDED if refund_amount == payment.amount else PaymentStatus.PARTIALLY_REFUNDED
+    payment.status = (
+        PaymentStatus.REFUNDED if refund_amount == payment.amount else PaymentStatus.PARTIALLY_REFUNDED
+    )
     payment.save(update_fields=["refunded_amount", "status"])
     if return_codes:
-        Code.objects.filter(order=order, status=CodeStatus.RESERVED).update(status=CodeStatus.AVAILABLE, order=None)
+        Code.objects.filter(order=order, status=CodeStatus.RESERVED).update(
+            status=CodeStatus.AVAILABLE, order=None
+        )
     full = refund_amount == hold.amount
     order_transition(
-        order=order, to=OrderStatus.REFUNDED if full else OrderStatus.PARTIALLY_REFUNDED, actor=actor, note=reason
+        order=order,
+        to=OrderStatus.REFUNDED if full else OrderStatus.PARTIALLY_REFUNDED,
+        actor=actor,
+        note=reason,
     )

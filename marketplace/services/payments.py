@@ -15,7 +15,9 @@ from marketplace.services.orders import payment_captured, payment_failed
 logger = logging.getLogger(__name__)
 
 
-def webhook_receive(*, provider_name: str, body: bytes, headers: Mapping[str, str]) -> tuple[WebhookEvent, bool]:
+def webhook_receive(
+    *, provider_name: str, body: bytes, headers: Mapping[str, str]
+) -> tuple[WebhookEvent, bool]:
     """Verify and store a provider event once; it is acted on by a task after commit.
 
     Returns (event, is_new). A bad signature is DomainError 400 and stores nothing.
@@ -60,7 +62,9 @@ def webhook_process(*, event_pk: int) -> None:
 def simulated_gateway_pay(*, reference: str, outcome: str, drop_webhook: bool) -> SimulatedCharge:
     """The buyer pays (or fails to pay) at the simulated gateway, which then sends its webhook."""
     if outcome not in ("succeeded", "failed"):
-        raise DomainError("invalid", "outcome must be 'succeeded' or 'failed'", fields={"outcome": ["invalid"]})
+        raise DomainError(
+            "invalid", "outcome must be 'succeeded' or 'failed'", fields={"outcome": ["invalid"]}
+        )
     with transaction.atomic(durable=True):
         charge = SimulatedCharge.objects.select_for_update().filter(reference=reference).first()
         if charge is None:

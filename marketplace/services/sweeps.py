@@ -71,7 +71,9 @@ def sweep_reconcile_unpaid(*, now: datetime | None = None) -> int:
 
 
 def _cancel_unpaid(order: Order) -> None:
-    Code.objects.filter(order=order, status=CodeStatus.RESERVED).update(status=CodeStatus.AVAILABLE, order=None)
+    Code.objects.filter(order=order, status=CodeStatus.RESERVED).update(
+        status=CodeStatus.AVAILABLE, order=None
+    )
     order_transition(order=order, to=OrderStatus.CANCELLED, note="unpaid in time")
 
 
@@ -83,13 +85,17 @@ def sweep_expire_unpaid(*, now: datetime | None = None) -> int:
 
 
 def _refund_undelivered(order: Order) -> None:
-    refund_locked_order(order=order, refund_amount=order.amount, reason="not delivered in time", return_codes=True)
+    refund_locked_order(
+        order=order, refund_amount=order.amount, reason="not delivered in time", return_codes=True
+    )
 
 
 def sweep_refund_undelivered(*, now: datetime | None = None) -> int:
     """Paid but not delivered in time: a full refund (nothing you paid for can drop)."""
     now = now or timezone.now()
-    return _sweep(Q(status=OrderStatus.PAID, delivery_due_at__lte=now), "delivery_due_at", _refund_undelivered)
+    return _sweep(
+        Q(status=OrderStatus.PAID, delivery_due_at__lte=now), "delivery_due_at", _refund_undelivered
+    )
 
 
 def _auto_confirm(order: Order) -> None:

@@ -33,7 +33,9 @@ def order_transition(*, order: Order, to: str, actor: User | None = None, note: 
     """Move a locked order to `to` and record it. The caller holds the row lock in its transaction."""
     if to not in ALLOWED_TRANSITIONS[order.status]:
         raise Conflict("invalid_state", f"An order that is {order.status} cannot become {to}.")
-    event = OrderEvent(order=order, event=to, from_status=order.status, to_status=to, actor=actor, note=note[:200])
+    event = OrderEvent(
+        order=order, event=to, from_status=order.status, to_status=to, actor=actor, note=note[:200]
+    )
     order.status = to
     now = timezone.now()
     if to in (S.REFUNDED, S.PARTIALLY_REFUNDED, S.CANCELLED, S.COMPLETED):

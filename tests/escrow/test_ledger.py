@@ -19,7 +19,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _accounts():
-    world = account_get_or_create(code="test:world", kind=AccountKind.EXTERNAL, currency="CNY", allow_negative=True)
+    world = account_get_or_create(
+        code="test:world", kind=AccountKind.EXTERNAL, currency="CNY", allow_negative=True
+    )
     alice = account_get_or_create(code="test:alice", kind=AccountKind.MERCHANT_AVAILABLE, currency="CNY")
     bob = account_get_or_create(code="test:bob", kind=AccountKind.MERCHANT_AVAILABLE, currency="CNY")
     return world, alice, bob
@@ -103,19 +105,21 @@ def test_the_database_refuses_a_posting_without_entries():
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE escrow_entry SET amount = amount * 2",
-    "DELETE FROM escrow_entry",
-    "UPDATE escrow_posting SET memo = 'edited'",
-    "DELETE FROM escrow_posting",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE escrow_entry SET amount = amount * 2",
+        "DELETE FROM escrow_entry",
+        "UPDATE escrow_posting SET memo = 'edited'",
+        "DELETE FROM escrow_posting",
+    ],
+)
 def test_the_database_refuses_to_edit_or_delete_ledger_rows(statement):
     world, alice, _bob = _accounts()
     with transaction.atomic():
         posting_create(idempotency_key="p", kind="test", lines=[(world, -500), (alice, 500)])
-    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement)
     assert sorted(Entry.objects.values_list("amount", flat=True)) == [-500, 500]
 
 
@@ -130,7 +134,9 @@ def test_fee_split_adds_up_and_rounds_down():
 def test_a_hold_settles_once():
     world, alice, _bob = _accounts()
     with transaction.atomic():
-        hold = hold_place(reference="order:x", amount=1000, currency="CNY", source=world, beneficiary=alice, refund_to=world)
+        hold = hold_place(
+            reference="order:x", amount=1000, currency="CNY", source=world, beneficiary=alice, refund_to=world
+        )
         hold_settle(hold=hold, refund_amount=0, fee_bps=500)
         with pytest.raises(Conflict):
             hold_settle(hold=hold, refund_amount=1000, fee_bps=500)
@@ -142,7 +148,9 @@ def test_a_hold_settles_once():
 def test_a_split_refunds_part_and_releases_the_rest_minus_fee():
     world, alice, _bob = _accounts()
     with transaction.atomic():
-        hold = hold_place(reference="order:s", amount=1000, currency="CNY", source=world, beneficiary=alice, refund_to=world)
+        hold = hold_place(
+            reference="order:s", amount=1000, currency="CNY", source=world, beneficiary=alice, refund_to=world
+        )
         hold = hold_settle(hold=hold, refund_amount=400, fee_bps=500)
     assert hold.status == HoldStatus.SPLIT and hold.refunded_amount == 400
     assert _balance(alice) == 570 and _balance(world) == -600
@@ -152,7 +160,9 @@ def test_a_split_refunds_part_and_releases_the_rest_minus_fee():
 def test_a_frozen_hold_is_only_settled_by_a_decision():
     world, alice, _bob = _accounts()
     with transaction.atomic():
-        hold = hold_place(reference="order:f", amount=1000, currency="CNY", source=world, beneficiary=alice, refund_to=world)
+        hold = hold_place(
+            reference="order:f", amount=1000, currency="CNY", source=world, beneficiary=alice, refund_to=world
+        )
         hold_set_frozen(hold=hold, is_frozen=True)
         with pytest.raises(Conflict) as refused:
             hold_settle(hold=hold, refund_amount=0, fee_bps=500)
@@ -174,15 +184,21 @@ def test_ledger_writes_outside_a_transaction_are_refused():
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(1, 10_000)), min_size=1, max_size=25))
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(1, 10_000)), min_size=1, max_size=25)
+)
 def test_random_postings_keep_every_invariant(moves):
     """Random transfers between a source that may go negative and three that may not: each posting
     balances, refused ones change nothing, cached balances equal their entries, the chain verifies."""
     codes = ["h:world", "h:a", "h:b", "h:c"]
     with transaction.atomic():
         accounts = [
-            account_get_or_create(code=code, kind=AccountKind.EXTERNAL if i == 0 else AccountKind.MERCHANT_AVAILABLE,
-                                  currency="CNY", allow_negative=i == 0)
+            account_get_or_create(
+                code=code,
+                kind=AccountKind.EXTERNAL if i == 0 else AccountKind.MERCHANT_AVAILABLE,
+                currency="CNY",
+                allow_negative=i == 0,
+            )
             for i, code in enumerate(codes)
         ]
         expected = {a.pk: a.balance for a in Account.objects.filter(code__in=codes)}
@@ -194,8 +210,11 @@ def test_random_postings_keep_every_invariant(moves):
             key = f"h:{start}:{number}"
             try:
                 with transaction.atomic():
-                    posting_create(idempotency_key=key, kind="random",
-                                   lines=[(accounts[source], -amount), (accounts[target], amount)])
+                    posting_create(
+                        idempotency_key=key,
+                        kind="random",
+                        lines=[(accounts[source], -amount), (accounts[target], amount)],
+                    )
             except Conflict:
                 assert source != 0 and expected[accounts[source].pk] < amount
                 continue
@@ -219,7 +238,10 @@ def test_verify_names_the_first_altered_posting():
     with connection.cursor() as cursor:  # someone with the database owner's rights edits history
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute("ALTER TABLE escrow_entry DISABLE TRIGGER escrow_entry_append_only")
-        cursor.execute("UPDATE escrow_entry SET account_id = %s WHERE posting_id = %s AND amount > 0", [bob.pk, second.pk])
+        cursor.execute(
+            "UPDATE escrow_entry SET account_id = %s WHERE posting_id = %s AND amount > 0",
+            [bob.pk, second.pk],
+        )
         cursor.execute("ALTER TABLE escrow_entry ENABLE TRIGGER escrow_entry_append_only")
         cursor.execute("UPDATE escrow_account SET balance = 200 WHERE id = %s", [alice.pk])
         cursor.execute("UPDATE escrow_account SET balance = 100 WHERE id = %s", [bob.pk])

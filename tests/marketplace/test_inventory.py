@@ -101,11 +101,31 @@ def test_a_pending_shop_cannot_list_or_upload(product):
 
 @pytest.mark.parametrize(
     ("field", "values"),
-    [("price", {"price": 0}), ("price", {"price": -5}), ("code_pattern", {"code_pattern": "[unclosed"}),
-     ("auto_confirm_seconds", {"auto_confirm_seconds": 60}), ("currency", {"currency": "yuan"})],
+    [
+        ("price", {"price": 0}),
+        ("price", {"price": -5}),
+        ("code_pattern", {"code_pattern": "[unclosed"}),
+        ("auto_confirm_seconds", {"auto_confirm_seconds": 60}),
+        ("currency", {"currency": "yuan"}),
+    ],
 )
 def test_invalid_products_are_refused(merchant, field, values):
     with pytest.raises(DomainError) as refused:
         product_create(merchant=merchant, **{"title": "Card", "price": 100, **values})
     assert field in refused.value.fields
     assert not merchant.products.exists()
+
+
+def test_rotation_re_encrypts_every_code_and_old_keys_can_then_go(product, settings):
+    from django.core.management import call_command
+
+    codes_upload(product=product, lines=[f"ROTATE-{i:04d}" for i in range(25)])
+    old_keys = list(settings.KABAO_CODE_KEYS)
+    settings.KABAO_CODE_KEYS = [NEW_KEY, *old_keys]
+
+    call_command("rotate_code_keys")
+
+    assert all(is_current_key(bytes(code.ciphertext)) for code in Code.objects.all())
+    settings.KABAO_CODE_KEYS = [NEW_KEY]
+    plain = sorted(decrypt_code(bytes(c.ciphertext), fingerprint=c.fingerprint) for c in Code.objects.all())
+    assert plain == [f"ROTATE-{i:04d}" for i in range(25)]

@@ -48,7 +48,11 @@ def test_full_purchase_moves_money_through_escrow_to_the_merchant(buyer, stocked
     assert account_balance("platform:fees:CNY") == 199
     assert account_balance(f"escrow:order:{order.pk}") == 0
     assert list(order.events.values_list("event", flat=True)) == [
-        "created", "paid", "delivered", "codes_revealed", "completed"
+        "created",
+        "paid",
+        "delivered",
+        "codes_revealed",
+        "completed",
     ]
 
 
@@ -134,7 +138,9 @@ def test_a_payment_after_cancellation_is_refunded(buyer, stocked_product, django
     assert SimulatedCharge.objects.get(reference=order.payment.reference).refunded_amount == order.amount
 
 
-def test_a_capture_of_the_wrong_amount_is_refunded(buyer, stocked_product, django_capture_on_commit_callbacks):
+def test_a_capture_of_the_wrong_amount_is_refunded(
+    buyer, stocked_product, django_capture_on_commit_callbacks
+):
     order = order_create(buyer=buyer, product_id=stocked_product.pk, quantity=1)
     with django_capture_on_commit_callbacks(execute=True):
         payment_captured(reference=order.payment.reference, amount=1, currency="CNY")

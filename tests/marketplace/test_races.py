@@ -13,7 +13,7 @@ from marketplace.services.orders import order_create
 from tests.factories import MerchantFactory, ProductFactory, UserFactory, stock
 
 
-def run_together(count: int, work) -> list:  # type: ignore[no-untyped-def]
+def run_together(count: int, work) -> list:
     results: list = []
     barrier = threading.Barrier(count)
 
@@ -59,7 +59,12 @@ def test_the_same_idempotency_key_from_eight_requests_makes_one_order():
     stock(product, 10)
     buyer = UserFactory()
 
-    results = run_together(8, lambda i: order_create(buyer=buyer, product_id=product.pk, quantity=1, idempotency_key="double-click"))
+    results = run_together(
+        8,
+        lambda i: order_create(
+            buyer=buyer, product_id=product.pk, quantity=1, idempotency_key="double-click"
+        ),
+    )
 
     assert all(isinstance(r, Order) for r in results), results
     assert len({r.pk for r in results}) == 1
@@ -68,9 +73,9 @@ def test_the_same_idempotency_key_from_eight_requests_makes_one_order():
 
 @pytest.mark.django_db(transaction=True)
 def test_twenty_replays_of_a_webhook_make_one_hold():
+    from marketplace.models import SimulatedCharge
     from marketplace.payments.simulated import SIGNATURE_HEADER, event_body, sign
     from marketplace.services.payments import webhook_receive
-    from marketplace.models import SimulatedCharge
 
     product = ProductFactory(merchant=MerchantFactory())
     stock(product, 1)
@@ -81,7 +86,10 @@ def test_twenty_replays_of_a_webhook_make_one_hold():
     body = event_body(charge)
 
     results = run_together(
-        20, lambda i: webhook_receive(provider_name="simulated", body=body, headers={SIGNATURE_HEADER: sign(body)})
+        20,
+        lambda i: webhook_receive(
+            provider_name="simulated", body=body, headers={SIGNATURE_HEADER: sign(body)}
+        ),
     )
 
     assert sum(1 for _event, is_new in results if is_new) == 1

@@ -36,7 +36,9 @@ def test_unpaid_orders_expire_and_their_codes_return(buyer, stocked_product):
 
 
 @pytest.mark.django_db
-def test_reconciliation_finds_a_payment_whose_webhook_was_lost(buyer, stocked_product, pay, django_capture_on_commit_callbacks):
+def test_reconciliation_finds_a_payment_whose_webhook_was_lost(
+    buyer, stocked_product, pay, django_capture_on_commit_callbacks
+):
     order = pay(order_create(buyer=buyer, product_id=stocked_product.pk, quantity=1), drop_webhook=True)
     assert order.status == OrderStatus.PENDING_PAYMENT  # the money is captured, the app does not know yet
     assert sweep_reconcile_unpaid(now=timezone.now()) == 0  # too early to ask
@@ -60,7 +62,9 @@ def test_expiry_checks_the_provider_first(buyer, stocked_product, pay, django_ca
 
 
 @pytest.mark.django_db
-def test_a_paid_order_not_delivered_in_time_is_refunded(buyer, stocked_product, django_capture_on_commit_callbacks):
+def test_a_paid_order_not_delivered_in_time_is_refunded(
+    buyer, stocked_product, django_capture_on_commit_callbacks
+):
     from marketplace.services.orders import payment_captured
 
     order = order_create(buyer=buyer, product_id=stocked_product.pk, quantity=2)

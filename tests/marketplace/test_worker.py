@@ -20,13 +20,15 @@ def celery_worker(transactional_db, settings):
     try:
         with app.connection_for_write() as connection:  # drop what an earlier run left behind
             connection.default_channel.queue_purge("celery")
-        with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=10) as worker:
+        with start_worker(
+            app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=10
+        ) as worker:
             yield worker
     finally:
         app.conf.task_always_eager = True
 
 
-def wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+def wait_for(predicate, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -51,5 +53,9 @@ def test_a_purchase_is_delivered_by_the_worker(celery_worker):
     order_confirm(order=order, actor=buyer)
     assert account_balance(f"merchant:{merchant.pk}:available:CNY") == 9500
     assert list(order.events.values_list("event", flat=True)) == [
-        "created", "paid", "delivered", "codes_revealed", "completed"
+        "created",
+        "paid",
+        "delivered",
+        "codes_revealed",
+        "completed",
     ]

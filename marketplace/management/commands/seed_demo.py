@@ -1,6 +1,7 @@
 """Demo data for the embedded run: games, an approved shop with stocked products, three logins."""
 
 import secrets
+from functools import partial
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -17,7 +18,12 @@ LOGINS = [
     ("merchant@kabao.local", "kabao-merchant-demo", "merchant (shop 星辰卡铺)"),
     ("buyer@kabao.local", "kabao-buyer-demo", "buyer"),
 ]
-GAMES = [("steam", "Steam"), ("genshin", "原神 Genshin Impact"), ("psn", "PlayStation Network"), ("app-store", "App Store")]
+GAMES = [
+    ("steam", "Steam"),
+    ("genshin", "原神 Genshin Impact"),
+    ("psn", "PlayStation Network"),
+    ("app-store", "App Store"),
+]
 PRODUCTS = [
     ("steam", "Steam 钱包充值卡 ¥50", 4800, "¥50", "CN"),
     ("steam", "Steam 钱包充值卡 ¥100", 9500, "¥100", "CN"),
@@ -31,13 +37,17 @@ class Command(BaseCommand):
     help = "Load demo games, a shop with products and codes, and demo logins (idempotent)."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        admin_email, merchant_email, buyer_email = (email for email, _p, _r in LOGINS)
+        admin_email, merchant_email = LOGINS[0][0], LOGINS[1][0]
         users = {}
         for email, password, _role in LOGINS:
             user = User.objects.filter(email=email).first()
             if user is None:
-                user = User.objects.create_user(email=email, password=password, is_staff=email == admin_email,
-                                                is_superuser=email == admin_email)
+                user = User.objects.create_user(
+                    email=email,
+                    password=password,
+                    is_staff=email == admin_email,
+                    is_superuser=email == admin_email,
+                )
             users[email] = user
         for slug, name in GAMES:
             Game.objects.get_or_create(slug=slug, defaults={"name": name})
@@ -49,12 +59,16 @@ class Command(BaseCommand):
             with transaction.atomic():
                 for slug, title, price, face_value, region in PRODUCTS:
                     product = product_create(
-                        merchant=merchant, title=title, price=price, game=Game.objects.get(slug=slug),
-                        face_value=face_value, region=region, code_pattern=r"[A-Z0-9]{4}(-[A-Z0-9]{4}){3}",
+                        merchant=merchant,
+                        title=title,
+                        price=price,
+                        game=Game.objects.get(slug=slug),
+                        face_value=face_value,
+                        region=region,
+                        code_pattern=r"[A-Z0-9]{4}(-[A-Z0-9]{4}){3}",
                         auto_confirm_seconds=3600,
                     )
-                    product_pk = product.pk
-                    transaction.on_commit(lambda pk=product_pk: _stock(pk))
+                    transaction.on_commit(partial(_stock, product.pk))
         self.stdout.write("Demo logins:")
         for email, password, role in LOGINS:
             self.stdout.write(f"  {role:<26} {email:<24} {password}")
@@ -62,5 +76,7 @@ class Command(BaseCommand):
 
 def _stock(product_pk: int) -> None:
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-    codes = ["-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4)) for _ in range(25)]
+    codes = [
+        "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4)) for _ in range(25)
+    ]
     codes_upload(product=Product.objects.select_related("merchant").get(pk=product_pk), lines=codes)

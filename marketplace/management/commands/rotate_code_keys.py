@@ -1,0 +1,13 @@
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from marketplace.services.inventory import codes_reencrypt
+
+
+class Command(BaseCommand):
+    help = "Re-encrypt every code with the newest key of KABAO_CODE_KEYS (list it first, keep the old ones)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        count = codes_reencrypt()
+        self.stdout.write(self.style.SUCCESS(f"re-encrypted {count} codes with the newest key"))
