@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from kabao.errors import DomainError
+from kabao.errors import DomainError, user_message
 
 
 class DomainErrorMiddleware:
@@ -22,7 +22,7 @@ class DomainErrorMiddleware:
             return render(
                 request,
                 "error.html",
-                {"status": exception.status, "message": exception.message},
+                {"status": exception.status, "message": user_message(exception)},
                 status=exception.status,
             )
         return None

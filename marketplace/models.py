@@ -44,7 +44,9 @@ class Product(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(price__gt=0), name="marketplace_product_price_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gt=0), name="marketplace_product_price_positive")
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -77,7 +79,9 @@ class Code(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["product", "id"], name="marketplace_code_stock_idx", condition=Q(status="available")),
+            models.Index(
+                fields=["product", "id"], name="marketplace_code_stock_idx", condition=Q(status="available")
+            ),
         ]
 
     def __str__(self) -> str:
@@ -119,7 +123,9 @@ class Order(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["buyer", "idempotency_key"], name="marketplace_order_idempotency"),
+            models.UniqueConstraint(
+                fields=["buyer", "idempotency_key"], name="marketplace_order_idempotency"
+            ),
             models.CheckConstraint(condition=Q(quantity__gte=1), name="marketplace_order_quantity_positive"),
             models.CheckConstraint(
                 condition=Q(amount=models.F("unit_price") * models.F("quantity")),
@@ -127,9 +133,15 @@ class Order(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["expires_at"], name="mkt_order_unpaid_idx", condition=Q(status="pending_payment")),
-            models.Index(fields=["delivery_due_at"], name="mkt_order_undelivered_idx", condition=Q(status="paid")),
-            models.Index(fields=["auto_confirm_at"], name="mkt_order_autoconfirm_idx", condition=Q(status="delivered")),
+            models.Index(
+                fields=["expires_at"], name="mkt_order_unpaid_idx", condition=Q(status="pending_payment")
+            ),
+            models.Index(
+                fields=["delivery_due_at"], name="mkt_order_undelivered_idx", condition=Q(status="paid")
+            ),
+            models.Index(
+                fields=["auto_confirm_at"], name="mkt_order_autoconfirm_idx", condition=Q(status="delivered")
+            ),
             models.Index(fields=["buyer", "-created_at"], name="mkt_order_buyer_idx"),
             models.Index(fields=["merchant", "-created_at"], name="mkt_order_merchant_idx"),
         ]
@@ -201,9 +213,9 @@ class WebhookEvent(models.Model):
 
 
 class SimulatedChargeStatus(models.TextChoices):
-    REQUIRES_PAYMENT = "requires_payment", "requires payment"
-    SUCCEEDED = "succeeded", "succeeded"
-    FAILED = "failed", "failed"
+    REQUIRES_PAYMENT = "requires_payment", _("requires payment")
+    SUCCEEDED = "succeeded", _("succeeded")
+    FAILED = "failed", _("failed")
 
 
 class SimulatedCharge(models.Model):

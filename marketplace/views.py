@@ -1,16 +1,19 @@
 """Browser pages for buyers: thin views over the same services as the API."""
 
 import json
+import uuid
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from kabao.errors import DomainError, NotFound
+from kabao.errors import DomainError, NotFound, user_message
 from marketplace.models import Game, Order, OrderStatus, SimulatedCharge
 from marketplace.payments.simulated import pay_url
 from marketplace.selectors import (
@@ -24,6 +27,29 @@ from marketplace.services.orders import order_codes, order_confirm, order_create
 from marketplace.services.payments import simulated_gateway_pay
 from merchants.selectors import merchant_balance
 
+# The order timeline stores machine names (events and notes); the page shows words.
+EVENT_LABELS = {
+    "created": gettext_lazy("Order placed"),
+    "payment_failed": gettext_lazy("Payment failed"),
+    "codes_revealed": gettext_lazy("Codes revealed"),
+    OrderStatus.PAID: gettext_lazy("Payment received, held in escrow"),
+    OrderStatus.DELIVERED: gettext_lazy("Codes delivered"),
+    OrderStatus.COMPLETED: gettext_lazy("Completed: the merchant was paid"),
+    OrderStatus.DISPUTED: gettext_lazy("Dispute opened"),
+    OrderStatus.REFUNDED: gettext_lazy("Refunded"),
+    OrderStatus.PARTIALLY_REFUNDED: gettext_lazy("Partially refunded"),
+    OrderStatus.CANCELLED: gettext_lazy("Cancelled"),
+}
+EVENT_NOTES = {
+    "confirmed_by_buyer": gettext_lazy("confirmed by the buyer"),
+    "protection_window_ended": gettext_lazy("the protection window ended"),
+    "unpaid_in_time": gettext_lazy("not paid in time"),
+    "not_delivered_in_time": gettext_lazy("not delivered in time"),
+    "codes_missing": gettext_lazy("the codes were missing at delivery"),
+    "amount_mismatch": gettext_lazy("the amount paid did not match the order"),
+    "paid_after_cancellation": gettext_lazy("paid after the order was cancelled"),
+}
+
 
 def catalogue(request: HttpRequest) -> HttpResponse:
     products = products_on_sale()
@@ -36,7 +62,12 @@ def catalogue(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "marketplace/catalogue.html",
-        {"products": products[:100], "games": Game.objects.order_by("name"), "game": game, "query": query},
+        {
+            "products": products[:100],
+            "games": Game.objects.order_by("name"),
+            "game": game,
+            "query": query,
+        },
     )
 
 
@@ -50,7 +81,7 @@ def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
             "trust": merchant_trust_figures(product.merchant),
             "deposit": merchant_balance(product.merchant, product.currency).deposit,
             "protection_hours": (product.auto_confirm_seconds or settings.KABAO_AUTO_CONFIRM_SECONDS) // 3600,
-            "max_quantity": min(product.stock, settings.KABAO_MAX_ORDER_QUANTITY),
+            "max_quantity": min(product.stock, settings.KABAO_MAX_ORDER_QUANTITY),  # type: ignore[attr-defined]
         },
     )
 
@@ -69,9 +100,9 @@ def checkout(request: HttpRequest, product_id: int) -> HttpResponse:
                 idempotency_key=request.POST.get("idempotency_key") or None,
             )
         except ValueError:
-            messages.error(request, "Quantity must be a whole number.")
+            messages.error(request, _("Quantity must be a whole number."))
         except DomainError as exc:
-            messages.error(request, exc.message)
+            messages.error(request, user_message(exc))
         else:
             return redirect(pay_url(order.payment.reference))
     return render(
@@ -79,9 +110,11 @@ def checkout(request: HttpRequest, product_id: int) -> HttpResponse:
         "marketplace/checkout.html",
         {
             "product": product,
-            "max_quantity": min(product.stock, settings.KABAO_MAX_ORDER_QUANTITY),
+            "max_quantity": min(product.stock, settings.KABAO_MAX_ORDER_QUANTITY),  # type: ignore[attr-defined]
             "protection_hours": (product.auto_confirm_seconds or settings.KABAO_AUTO_CONFIRM_SECONDS) // 3600,
             "expiry_minutes": settings.KABAO_UNPAID_EXPIRY_SECONDS // 60,
+            # One key per checkout form: a double submit of this form makes one order.
+            "idempotency_key": uuid.uuid4().hex,
         },
     )
 
@@ -103,17 +136,28 @@ def simulated_gateway(request: HttpRequest, reference: str) -> HttpResponse:
             body = json.loads(request.body or b"{}")
             if not isinstance(body, dict):
                 raise DomainError("invalid", "Send a JSON object.")
-            outcome, drop_webhook = body.get("outcome", "succeeded"), bool(body.get("drop_webhook", False))
+            outcome, drop_webhook = (
+                body.get("outcome", "succeeded"),
+                bool(body.get("drop_webhook", False)),
+            )
         else:
-            outcome, drop_webhook = request.POST.get("outcome", ""), request.POST.get("drop_webhook") == "1"
+            outcome, drop_webhook = (
+                request.POST.get("outcome", ""),
+                request.POST.get("drop_webhook") == "1",
+            )
         charge = simulated_gateway_pay(reference=reference, outcome=str(outcome), drop_webhook=drop_webhook)
     except (ValueError, DomainError) as exc:
-        error = exc if isinstance(exc, DomainError) else DomainError("invalid_json", "The body is not valid JSON.")
+        error = (
+            exc
+            if isinstance(exc, DomainError)
+            else DomainError("invalid_json", "The body is not valid JSON.")
+        )
         if is_json:
             return JsonResponse(
-                {"error": {"code": error.code, "message": error.message, "fields": error.fields}}, status=error.status
+                {"error": {"code": error.code, "message": error.message, "fields": error.fields}},
+                status=error.status,
             )
-        messages.error(request, error.message)
+        messages.error(request, user_message(error))
         return redirect(request.path)
     if is_json:
         return JsonResponse({"reference": charge.reference, "status": charge.status})
@@ -124,7 +168,7 @@ def simulated_gateway(request: HttpRequest, reference: str) -> HttpResponse:
 
 @login_required
 def order_list(request: HttpRequest) -> HttpResponse:
-    orders = orders_visible_to(request.user).filter(buyer=request.user)[:100]  # type: ignore[arg-type]
+    orders = orders_visible_to(request.user).filter(buyer=request.user)[:100]  # type: ignore[arg-type, misc]
     return render(request, "marketplace/orders.html", {"orders": orders})
 
 
@@ -138,8 +182,17 @@ def _order_page(request: HttpRequest, order: Order, codes: list[str] | None = No
             "codes": codes,
             "is_buyer": order.buyer_id == request.user.pk,
             "is_waiting": is_waiting,
-            "events": order.events.all(),
-            "pay_url": pay_url(order.payment.reference) if order.status == OrderStatus.PENDING_PAYMENT else None,
+            "events": [
+                {
+                    "at": event.at,
+                    "label": EVENT_LABELS.get(event.event, event.event),
+                    "note": EVENT_NOTES.get(event.note, event.note),
+                }
+                for event in order.events.all()
+            ],
+            "pay_url": pay_url(order.payment.reference)
+            if order.status == OrderStatus.PENDING_PAYMENT
+            else None,
         },
     )
 
@@ -163,7 +216,7 @@ def order_confirm_view(request: HttpRequest, order_id: int) -> HttpResponse:
     order = order_visible_to(request.user, order_id)  # type: ignore[arg-type]
     try:
         order_confirm(order=order, actor=request.user)  # type: ignore[arg-type]
-        messages.success(request, "Thank you: the merchant has been paid.")
+        messages.success(request, _("Thank you: the merchant has been paid."))
     except DomainError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, user_message(exc))
     return redirect("marketplace:order", order_id=order.pk)

@@ -238,7 +238,7 @@ def order_confirm(*, order: Order, actor: User) -> Order:
         order = order_lock(order.pk)
         if order.status != OrderStatus.DELIVERED:
             raise Conflict("invalid_state", f"An order that is {order.status} cannot be confirmed.")
-        complete_locked_order(order=order, actor=actor, note="confirmed by the buyer")
+        complete_locked_order(order=order, actor=actor, note="confirmed_by_buyer")
     return order
 
 

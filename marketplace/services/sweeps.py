@@ -74,7 +74,7 @@ def _cancel_unpaid(order: Order) -> None:
     Code.objects.filter(order=order, status=CodeStatus.RESERVED).update(
         status=CodeStatus.AVAILABLE, order=None
     )
-    order_transition(order=order, to=OrderStatus.CANCELLED, note="unpaid in time")
+    order_transition(order=order, to=OrderStatus.CANCELLED, note="unpaid_in_time")
 
 
 def sweep_expire_unpaid(*, now: datetime | None = None) -> int:
@@ -86,7 +86,7 @@ def sweep_expire_unpaid(*, now: datetime | None = None) -> int:
 
 def _refund_undelivered(order: Order) -> None:
     refund_locked_order(
-        order=order, refund_amount=order.amount, reason="not delivered in time", return_codes=True
+        order=order, refund_amount=order.amount, reason="not_delivered_in_time", return_codes=True
     )
 
 
@@ -99,7 +99,7 @@ def sweep_refund_undelivered(*, now: datetime | None = None) -> int:
 
 
 def _auto_confirm(order: Order) -> None:
-    complete_locked_order(order=order, actor=None, note="protection window ended")
+    complete_locked_order(order=order, actor=None, note="protection_window_ended")
 
 
 def sweep_auto_confirm(*, now: datetime | None = None) -> int:

@@ -93,7 +93,7 @@ def test_the_protection_window_ending_releases_the_money(buyer, stocked_product,
     order.refresh_from_db()
     assert order.status == OrderStatus.COMPLETED
     assert account_balance(f"merchant:{merchant.pk}:available:CNY") == 1999 - 99
-    assert order.events.last().note == "protection window ended"
+    assert order.events.last().note == "protection_window_ended"
 
 
 @pytest.mark.django_db
