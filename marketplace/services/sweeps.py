@@ -6,22 +6,20 @@ deadline once.
 """
 
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from kabao.sweeps import sweep_due
 from marketplace.models import Code, CodeStatus, Order, OrderStatus, Payment
 from marketplace.payments import get_provider
 from marketplace.services.orders import complete_locked_order, payment_captured, refund_locked_order
 from marketplace.services.transitions import order_transition
 
 logger = logging.getLogger(__name__)
-BATCH = 200
 RECONCILE_LIMIT = 1000
 
 
@@ -45,22 +43,8 @@ def _unpaid_payments(**order_filter: Any) -> list[tuple[str, str]]:
     )
 
 
-def _sweep(due: Q, order_by: str, act: Callable[[Order], None]) -> int:
-    """Act on every due order once, in batches, skipping rows another sweep holds."""
-    done = 0
-    while True:
-        with transaction.atomic(durable=True):
-            orders = list(
-                Order.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("hold")
-                .filter(due)
-                .order_by(order_by)[:BATCH]
-            )
-            for order in orders:
-                act(order)
-        done += len(orders)
-        if len(orders) < BATCH:
-            return done
+def _due(**conditions: Any) -> QuerySet[Order]:
+    return Order.objects.select_related("hold").filter(**conditions)
 
 
 def sweep_reconcile_unpaid(*, now: datetime | None = None) -> int:
@@ -81,7 +65,9 @@ def sweep_expire_unpaid(*, now: datetime | None = None) -> int:
     """Cancel orders unpaid past their expiry (codes back to stock), after one last provider check."""
     now = now or timezone.now()
     _recover_captured(_unpaid_payments(order__expires_at__lte=now))
-    return _sweep(Q(status=OrderStatus.PENDING_PAYMENT, expires_at__lte=now), "expires_at", _cancel_unpaid)
+    return sweep_due(
+        _due(status=OrderStatus.PENDING_PAYMENT, expires_at__lte=now), _cancel_unpaid, order_by="expires_at"
+    )
 
 
 def _refund_undelivered(order: Order) -> None:
@@ -93,9 +79,8 @@ def _refund_undelivered(order: Order) -> None:
 def sweep_refund_undelivered(*, now: datetime | None = None) -> int:
     """Paid but not delivered in time: a full refund (nothing you paid for can drop)."""
     now = now or timezone.now()
-    return _sweep(
-        Q(status=OrderStatus.PAID, delivery_due_at__lte=now), "delivery_due_at", _refund_undelivered
-    )
+    due = _due(status=OrderStatus.PAID, delivery_due_at__lte=now)
+    return sweep_due(due, _refund_undelivered, order_by="delivery_due_at")
 
 
 def _auto_confirm(order: Order) -> None:
@@ -105,8 +90,8 @@ def _auto_confirm(order: Order) -> None:
 def sweep_auto_confirm(*, now: datetime | None = None) -> int:
     """The protection window ran out with no complaint: release the money to the merchant."""
     now = now or timezone.now()
-    due = Q(status=OrderStatus.DELIVERED, auto_confirm_at__lte=now, hold__is_frozen=False)
-    return _sweep(due, "auto_confirm_at", _auto_confirm)
+    due = _due(status=OrderStatus.DELIVERED, auto_confirm_at__lte=now, hold__is_frozen=False)
+    return sweep_due(due, _auto_confirm, order_by="auto_confirm_at")
 
 
 def sweep_deadlines(*, now: datetime | None = None) -> dict[str, int]:
