@@ -40,6 +40,9 @@ class Product(models.Model):
     region = models.CharField(_("region"), max_length=40, blank=True)
     code_pattern = models.CharField(_("code pattern (regular expression)"), max_length=200, blank=True)
     auto_confirm_seconds = models.PositiveIntegerField(null=True, blank=True)
+    auto_replace_invalid = models.BooleanField(
+        _("replace a code reported invalid automatically"), default=False
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -69,6 +72,8 @@ class Code(models.Model):
     order = models.ForeignKey("Order", null=True, blank=True, on_delete=models.PROTECT, related_name="codes")
     created_at = models.DateTimeField(default=timezone.now)
     sold_at = models.DateTimeField(null=True, blank=True)
+    # A sold code the buyer reported and the merchant replaced: it stays on the order, as evidence.
+    replaced_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -25,6 +25,7 @@ from marketplace.models import (
     Product,
 )
 from marketplace.payments import get_provider
+from marketplace.services.refunds import refund_locked_order
 from marketplace.services.transitions import order_lock, order_record, order_transition
 from merchants.models import Membership
 from merchants.services import merchant_available_account
@@ -132,7 +133,9 @@ def payment_captured(*, reference: str, amount: int, currency: str) -> Order:
             return order  # already captured: a replayed or late event
         payment.status = PaymentStatus.SUCCEEDED
         payment.captured_at = timezone.now()
-        payment.save(update_fields=["status", "captured_at"])
+        # The payment records what the provider captured; a mismatch with the order is refunded below.
+        payment.amount, payment.currency = amount, currency
+        payment.save(update_fields=["status", "captured_at", "amount", "currency"])
         clearing = provider_account(payment.provider, currency)
         hold = hold_place(
             reference=order.hold_reference,
@@ -217,7 +220,9 @@ def order_codes(*, order: Order, actor: User) -> list[str]:
     """The codes in clear, for the buyer only, after delivery; the first read is recorded."""
     if order.buyer_id != actor.pk or order.delivered_at is None:
         return []
-    codes = list(Code.objects.filter(order=order, status=CodeStatus.SOLD).order_by("id"))
+    codes = list(
+        Code.objects.filter(order=order, status=CodeStatus.SOLD, replaced_at__isnull=True).order_by("id")
+    )
     plain = [decrypt_code(bytes(code.ciphertext), fingerprint=code.fingerprint) for code in codes]
     if order.codes_revealed_at is None:
         with transaction.atomic():
@@ -247,36 +252,3 @@ def complete_locked_order(*, order: Order, actor: User | None, note: str) -> Non
     hold_settle(hold=order.hold, refund_amount=0, fee_bps=settings.KABAO_PLATFORM_FEE_BPS)
     order.completed_at = timezone.now()
     order_transition(order=order, to=OrderStatus.COMPLETED, actor=actor, note=note)
-
-
-def refund_locked_order(
-    *, order: Order, refund_amount: int, reason: str, return_codes: bool, actor: User | None = None
-) -> None:
-    """Give `refund_amount` of the held money back to the buyer through the provider."""
-    assert order.hold is not None
-    hold = hold_settle(
-        hold=order.hold,
-        refund_amount=refund_amount,
-        fee_bps=settings.KABAO_PLATFORM_FEE_BPS,
-        override_freeze=True,
-    )
-    payment = Payment.objects.select_for_update().get(order=order)
-    get_provider(payment.provider).refund(
-        reference=payment.reference, amount=refund_amount, idempotency_key=f"refund:order:{order.pk}"
-    )
-    payment.refunded_amount = refund_amount
-    payment.status = (
-        PaymentStatus.REFUNDED if refund_amount == payment.amount else PaymentStatus.PARTIALLY_REFUNDED
-    )
-    payment.save(update_fields=["refunded_amount", "status"])
-    if return_codes:
-        Code.objects.filter(order=order, status=CodeStatus.RESERVED).update(
-            status=CodeStatus.AVAILABLE, order=None
-        )
-    full = refund_amount == hold.amount
-    order_transition(
-        order=order,
-        to=OrderStatus.REFUNDED if full else OrderStatus.PARTIALLY_REFUNDED,
-        actor=actor,
-        note=reason,
-    )

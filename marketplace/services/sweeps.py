@@ -16,7 +16,8 @@ from django.utils import timezone
 from kabao.sweeps import sweep_due
 from marketplace.models import Code, CodeStatus, Order, OrderStatus, Payment
 from marketplace.payments import get_provider
-from marketplace.services.orders import complete_locked_order, payment_captured, refund_locked_order
+from marketplace.services.orders import complete_locked_order, payment_captured
+from marketplace.services.refunds import refund_locked_order
 from marketplace.services.transitions import order_transition
 
 logger = logging.getLogger(__name__)
