@@ -5,7 +5,12 @@ import io
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import parsers, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -24,7 +29,7 @@ from marketplace.selectors import (
 )
 from marketplace.services.inventory import codes_upload, product_create
 from marketplace.services.orders import order_codes, order_confirm, order_create
-from marketplace.services.payments import simulated_gateway_pay, webhook_receive
+from marketplace.services.payments import webhook_receive
 from merchants.models import Merchant, MerchantStatus
 from merchants.selectors import merchant_balance, merchant_of
 
@@ -37,6 +42,16 @@ class PlainTextParser(parsers.BaseParser):
             return stream.read().decode("utf-8")
         except UnicodeDecodeError as exc:
             raise DomainError("invalid_encoding", "Text uploads must be UTF-8.") from exc
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer only: DRF's IntegerField also takes "12", 12.0 and "12.0" as 12, which for
+    money in minor units and for quantities hides a client bug instead of refusing it."""
+
+    def to_internal_value(self, data):  # type: ignore[no-untyped-def]
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 def _merchant_required(user: User) -> Merchant:
@@ -93,16 +108,17 @@ class ProductDetailApi(APIView):
 
 
 class MerchantProductCreateApi(APIView):
+    @extend_schema_serializer(component_name="ProductCreateInput")
     class Input(serializers.Serializer):
         title = serializers.CharField(max_length=120)
-        price = serializers.IntegerField(min_value=1, max_value=10**12)
+        price = StrictIntegerField(min_value=1, max_value=10**12)
         currency = serializers.RegexField(r"^[A-Z]{3}$", required=False)
         game = serializers.SlugField(required=False)
         face_value = serializers.CharField(max_length=40, required=False, default="")
         region = serializers.CharField(max_length=40, required=False, default="")
         description = serializers.CharField(required=False, default="", allow_blank=True)
         code_pattern = serializers.CharField(max_length=200, required=False, default="")
-        auto_confirm_seconds = serializers.IntegerField(required=False, allow_null=True, default=None)
+        auto_confirm_seconds = StrictIntegerField(required=False, allow_null=True, default=None)
 
     @extend_schema(request=Input, responses={201: ProductOutput})
     def post(self, request: Request) -> Response:
@@ -124,14 +140,22 @@ class CodeUploadApi(APIView):
 
     @extend_schema(
         request={
-            "application/json": inline_serializer("CodeList", {"codes": serializers.ListField(child=serializers.CharField())}),
+            "application/json": inline_serializer(
+                "CodeList", {"codes": serializers.ListField(child=serializers.CharField())}
+            ),
             "text/plain": OpenApiTypes.STR,
             "multipart/form-data": inline_serializer("CodeFile", {"file": serializers.FileField()}),
         },
-        responses={201: inline_serializer("UploadReport", {
-            "accepted": serializers.IntegerField(), "duplicates": serializers.IntegerField(),
-            "invalid": serializers.ListField(child=serializers.DictField()),
-        })},
+        responses={
+            201: inline_serializer(
+                "UploadReport",
+                {
+                    "accepted": serializers.IntegerField(),
+                    "duplicates": serializers.IntegerField(),
+                    "invalid": serializers.ListField(child=serializers.DictField()),
+                },
+            )
+        },
     )
     def post(self, request: Request, product_id: int) -> Response:
         merchant = _merchant_required(request.user)  # type: ignore[arg-type]
@@ -157,34 +181,51 @@ def _code_lines(request: Request) -> list[str]:
             raise DomainError("invalid_encoding", "Code files must be UTF-8 text.") from exc
     codes = data.get("codes") if isinstance(data, dict) else None
     if not isinstance(codes, list) or not all(isinstance(code, str) for code in codes):
-        raise DomainError("invalid", "Send {\"codes\": [\"...\"]}, text/plain or a file.", fields={"codes": ["a list of strings"]})
+        raise DomainError(
+            "invalid",
+            'Send {"codes": ["..."]}, text/plain or a file.',
+            fields={"codes": ["a list of strings"]},
+        )
     return codes
 
 
 class MerchantPublicApi(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: inline_serializer("MerchantPublic", {
-        "id": serializers.IntegerField(), "shop_name": serializers.CharField(),
-        "member_since": serializers.DateTimeField(), "deposit": serializers.IntegerField(),
-        "currency": serializers.CharField(), "completed_orders": serializers.IntegerField(),
-        "dispute_rate": serializers.FloatField(), "median_first_response_seconds": serializers.IntegerField(allow_null=True),
-    })})
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "MerchantPublic",
+                {
+                    "id": serializers.IntegerField(),
+                    "shop_name": serializers.CharField(),
+                    "member_since": serializers.DateTimeField(),
+                    "deposit": serializers.IntegerField(),
+                    "currency": serializers.CharField(),
+                    "completed_orders": serializers.IntegerField(),
+                    "dispute_rate": serializers.FloatField(),
+                    "median_first_response_seconds": serializers.IntegerField(allow_null=True),
+                },
+            )
+        }
+    )
     def get(self, request: Request, merchant_id: int) -> Response:
         merchant = get_object_or_404(Merchant, pk=merchant_id, status=MerchantStatus.ACTIVE)
         figures = merchant_trust_figures(merchant)
         settled = figures["settled"]
-        return Response({
-            "id": merchant.pk,
-            "shop_name": merchant.shop_name,
-            "member_since": merchant.created_at,
-            "currency": settings.KABAO_CURRENCY,
-            "deposit": merchant_balance(merchant, settings.KABAO_CURRENCY).deposit,
-            "completed_orders": figures["completed"],
-            # A ratio for display, not money: the one place a float is honest.
-            "dispute_rate": round(figures["disputed"] / settled, 4) if settled else 0.0,
-            "median_first_response_seconds": None,
-        })
+        return Response(
+            {
+                "id": merchant.pk,
+                "shop_name": merchant.shop_name,
+                "member_since": merchant.created_at,
+                "currency": settings.KABAO_CURRENCY,
+                "deposit": merchant_balance(merchant, settings.KABAO_CURRENCY).deposit,
+                "completed_orders": figures["completed"],
+                # A ratio for display, not money: the one place a float is honest.
+                "dispute_rate": round(figures["disputed"] / settled, 4) if settled else 0.0,
+                "median_first_response_seconds": None,
+            }
+        )
 
 
 # --- orders ---------------------------------------------------------------------------------
@@ -221,16 +262,25 @@ class OrderDetailOutput(OrderOutput):
         return list(self.context["codes"])
 
     def get_timeline(self, order: Order) -> list[dict]:
-        return [{"at": event.at.isoformat(), "event": event.event, "note": event.note} for event in order.events.all()]
+        return [
+            # Rendered as every other time in the API ("…Z"), not with isoformat's "+00:00".
+            {
+                "at": serializers.DateTimeField().to_representation(event.at),
+                "event": event.event,
+                "note": event.note,
+            }
+            for event in order.events.all()
+        ]
 
     def get_dispute(self, order: Order) -> dict | None:
         return None
 
 
 class OrderListCreateApi(APIView):
+    @extend_schema_serializer(component_name="OrderCreateInput")
     class Input(serializers.Serializer):
-        product = serializers.IntegerField(min_value=1, max_value=2**62)
-        quantity = serializers.IntegerField(min_value=1, max_value=1000)
+        product = StrictIntegerField(min_value=1, max_value=2**62)
+        quantity = StrictIntegerField(min_value=1, max_value=1000)
 
     @extend_schema(
         request=Input,
@@ -240,12 +290,15 @@ class OrderListCreateApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        order = order_create(
-            buyer=request.user,  # type: ignore[arg-type]
-            product_id=data.validated_data["product"],
-            quantity=data.validated_data["quantity"],
-            idempotency_key=request.headers.get("Idempotency-Key"),
-        )
+        try:
+            order = order_create(
+                buyer=request.user,  # type: ignore[arg-type]
+                product_id=data.validated_data["product"],
+                quantity=data.validated_data["quantity"],
+                idempotency_key=request.headers.get("Idempotency-Key"),
+            )
+        except NotFound as exc:  # an unknown id in the body is invalid input, as for `game`
+            raise DomainError("invalid", exc.message, fields={"product": ["unknown"]}) from exc
         return Response(OrderOutput(order).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: OrderOutput(many=True)})
@@ -267,9 +320,18 @@ class OrderDetailApi(APIView):
 
 
 class OrderConfirmApi(APIView):
-    @extend_schema(request=None, responses={200: inline_serializer("Confirmed", {"status": serializers.CharField()})})
+    @extend_schema(
+        request=None,
+        responses={
+            200: inline_serializer(
+                "Confirmed", {"id": serializers.IntegerField(), "status": serializers.CharField()}
+            )
+        },
+    )
     def post(self, request: Request, order_id: int) -> Response:
         order = order_visible_to(request.user, order_id)  # type: ignore[arg-type]
+        if order.buyer_id != request.user.pk:  # the shop sees its sale but may not confirm it
+            raise DomainError("permission_denied", "Only the buyer confirms an order.", status=403)
         order = order_confirm(order=order, actor=request.user)  # type: ignore[arg-type]
         return Response({"id": order.pk, "status": order.status})
 
@@ -283,5 +345,7 @@ class SimulatedWebhookApi(APIView):
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
     def post(self, request: Request) -> Response:
-        event, is_new = webhook_receive(provider_name="simulated", body=request.body, headers=request.headers)
+        _event, is_new = webhook_receive(
+            provider_name="simulated", body=request.body, headers=request.headers
+        )
         return Response({"received": True, "duplicate": not is_new})
