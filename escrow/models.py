@@ -24,6 +24,7 @@ class AccountKind(models.TextChoices):
     MERCHANT_AVAILABLE = "merchant_available", "merchant available"
     MERCHANT_DEPOSIT = "merchant_deposit", "merchant security deposit"
     ESCROW = "escrow", "escrow hold"
+    BUYER_CREDIT = "buyer_credit", "buyer credit (compensation)"
 
 
 class Account(models.Model):
