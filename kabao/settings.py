@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "escrow",
     "merchants",
     "marketplace",
+    "disputes",
 ]
 
 MIDDLEWARE = [
@@ -167,6 +168,11 @@ KABAO_DISPUTE_MERCHANT_RESPONSE_SECONDS = env.int("KABAO_DISPUTE_MERCHANT_RESPON
 KABAO_DISPUTE_PLATFORM_FEEDBACK_SECONDS = env.int("KABAO_DISPUTE_PLATFORM_FEEDBACK_SECONDS", default=86400)
 KABAO_DISPUTE_DECISION_SECONDS = env.int("KABAO_DISPUTE_DECISION_SECONDS", default=259200)
 KABAO_AFTER_SALE_SECONDS = env.int("KABAO_AFTER_SALE_SECONDS", default=604800)
+# A delivered remedy (replacement code) with no objection for this long closes the dispute.
+KABAO_DISPUTE_REMEDY_OBJECTION_SECONDS = env.int("KABAO_DISPUTE_REMEDY_OBJECTION_SECONDS", default=259200)
+# Credited to the buyer from the platform when the platform misses its decision deadline.
+KABAO_DISPUTE_COMPENSATION_BPS = env.int("KABAO_DISPUTE_COMPENSATION_BPS", default=1000)
+KABAO_DISPUTE_ATTACHMENT_MAX_BYTES = env.int("KABAO_DISPUTE_ATTACHMENT_MAX_BYTES", default=5 * 1024 * 1024)
 KABAO_SWEEP_INTERVAL_SECONDS = env.int("KABAO_SWEEP_INTERVAL_SECONDS", default=30)
 KABAO_MAX_ORDER_QUANTITY = env.int("KABAO_MAX_ORDER_QUANTITY", default=20)
 KABAO_MAX_CODES_PER_UPLOAD = env.int("KABAO_MAX_CODES_PER_UPLOAD", default=100000)
@@ -174,6 +180,10 @@ KABAO_MAX_CODES_PER_UPLOAD = env.int("KABAO_MAX_CODES_PER_UPLOAD", default=10000
 CELERY_BEAT_SCHEDULE = {
     "marketplace-sweep-deadlines": {
         "task": "marketplace.tasks.sweep_deadlines_task",
+        "schedule": float(KABAO_SWEEP_INTERVAL_SECONDS),
+    },
+    "disputes-sweep-deadlines": {
+        "task": "disputes.tasks.sweep_dispute_deadlines_task",
         "schedule": float(KABAO_SWEEP_INTERVAL_SECONDS),
     },
 }
@@ -213,6 +223,8 @@ USE_TZ = True
 # --- static ---------------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Uploaded dispute evidence. Never served as public files: a view checks who may read each one.
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
