@@ -156,6 +156,8 @@ if not KABAO_CODE_KEYS:
 KABAO_CODE_HASH_KEY = _secret("KABAO_CODE_HASH_KEY", "dev-only-code-fingerprint-key")
 
 KABAO_CURRENCY = env.str("KABAO_CURRENCY", default="CNY")
+# Where users reach the site, for links in emails.
+KABAO_BASE_URL = env.str("KABAO_BASE_URL", default="http://127.0.0.1:8000")
 KABAO_PLATFORM_FEE_BPS = env.int("KABAO_PLATFORM_FEE_BPS", default=500)
 KABAO_MIN_MERCHANT_DEPOSIT = env.int("KABAO_MIN_MERCHANT_DEPOSIT", default=100000)
 KABAO_UNPAID_EXPIRY_SECONDS = env.int("KABAO_UNPAID_EXPIRY_SECONDS", default=900)
