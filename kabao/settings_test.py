@@ -13,7 +13,9 @@ os.environ.setdefault("KABAO_SIMULATED_WEBHOOK_SECRET", "test-webhook-secret")
 from kabao.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-CELERY_TASK_ALWAYS_EAGER = True
+# Tasks run inline in the test process; the worker and beat that end-to-end tests start as real
+# processes set CELERY_TASK_ALWAYS_EAGER=0.
+CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "1") == "1"
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 STORAGES = {
