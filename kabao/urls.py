@@ -5,26 +5,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from accounts import api as accounts_api
 from kabao.health import healthz
 from marketplace import api as marketplace_api
+from marketplace.merchant_urls_api import urlpatterns as merchant_api_urls
 from marketplace.views import simulated_gateway
-from merchants import api as merchants_api
 
 api_v1 = [
     path("auth/register/", accounts_api.RegisterApi.as_view(), name="register"),
     path("auth/token/", accounts_api.TokenApi.as_view(), name="token"),
-    path("merchants/", merchants_api.MerchantApplyApi.as_view(), name="merchant-apply"),
     path("merchants/<int:merchant_id>/", marketplace_api.MerchantPublicApi.as_view(), name="merchant-public"),
-    path(
-        "admin/merchants/<int:merchant_id>/approve/",
-        merchants_api.MerchantApproveApi.as_view(),
-        name="merchant-approve",
-    ),
-    path("merchant/balance/", merchants_api.MerchantBalanceApi.as_view(), name="merchant-balance"),
-    path("merchant/products/", marketplace_api.MerchantProductCreateApi.as_view(), name="merchant-products"),
-    path(
-        "merchant/products/<int:product_id>/codes/",
-        marketplace_api.CodeUploadApi.as_view(),
-        name="merchant-codes",
-    ),
+    # Shops and staff's decisions about them: applications, products, codes, deposit, payouts.
+    *merchant_api_urls,
     path("products/", marketplace_api.ProductListApi.as_view(), name="products"),
     path("products/<int:product_id>/", marketplace_api.ProductDetailApi.as_view(), name="product"),
     path("orders/", marketplace_api.OrderListCreateApi.as_view(), name="orders"),

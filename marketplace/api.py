@@ -1,7 +1,5 @@
 """The catalogue, inventory, order and payment API (see API.md)."""
 
-import io
-
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -11,15 +9,16 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
     inline_serializer,
 )
-from rest_framework import parsers, serializers, status
+from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from kabao.api_fields import StrictIntegerField
 from kabao.errors import DomainError, NotFound
-from marketplace.models import Game, Order, Product
+from marketplace.models import Order
 from marketplace.selectors import (
     merchant_trust_figures,
     order_visible_to,
@@ -27,39 +26,10 @@ from marketplace.selectors import (
     product_on_sale,
     products_on_sale,
 )
-from marketplace.services.inventory import codes_upload, product_create
 from marketplace.services.orders import order_codes, order_confirm, order_create
 from marketplace.services.payments import webhook_receive
 from merchants.models import Merchant, MerchantStatus
-from merchants.selectors import merchant_balance, merchant_of
-
-
-class PlainTextParser(parsers.BaseParser):
-    media_type = "text/plain"
-
-    def parse(self, stream, media_type=None, parser_context=None):  # type: ignore[no-untyped-def]
-        try:
-            return stream.read().decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise DomainError("invalid_encoding", "Text uploads must be UTF-8.") from exc
-
-
-class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer only: DRF's IntegerField also takes "12", 12.0 and "12.0" as 12, which for
-    money in minor units and for quantities hides a client bug instead of refusing it."""
-
-    def to_internal_value(self, data):  # type: ignore[no-untyped-def]
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-def _merchant_required(user: User) -> Merchant:
-    merchant = merchant_of(user)
-    if merchant is None:
-        raise DomainError("not_a_merchant", "This account does not belong to a shop.", status=403)
-    return merchant
-
+from merchants.selectors import merchant_balance
 
 # --- catalogue ------------------------------------------------------------------------------
 
@@ -105,88 +75,6 @@ class ProductDetailApi(APIView):
     @extend_schema(responses={200: ProductOutput})
     def get(self, request: Request, product_id: int) -> Response:
         return Response(ProductOutput(product_on_sale(product_id)).data)
-
-
-class MerchantProductCreateApi(APIView):
-    @extend_schema_serializer(component_name="ProductCreateInput")
-    class Input(serializers.Serializer):
-        title = serializers.CharField(max_length=120)
-        price = StrictIntegerField(min_value=1, max_value=10**12)
-        currency = serializers.RegexField(r"^[A-Z]{3}$", required=False)
-        game = serializers.SlugField(required=False)
-        face_value = serializers.CharField(max_length=40, required=False, default="")
-        region = serializers.CharField(max_length=40, required=False, default="")
-        description = serializers.CharField(required=False, default="", allow_blank=True)
-        code_pattern = serializers.CharField(max_length=200, required=False, default="")
-        auto_confirm_seconds = StrictIntegerField(required=False, allow_null=True, default=None)
-
-    @extend_schema(request=Input, responses={201: ProductOutput})
-    def post(self, request: Request) -> Response:
-        merchant = _merchant_required(request.user)  # type: ignore[arg-type]
-        data = self.Input(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
-        game = None
-        if slug := values.pop("game", None):
-            game = Game.objects.filter(slug=slug).first()
-            if game is None:
-                raise DomainError("invalid", "Unknown game.", fields={"game": ["unknown"]})
-        product = product_create(merchant=merchant, game=game, **values)
-        return Response(ProductOutput(product).data, status=status.HTTP_201_CREATED)
-
-
-class CodeUploadApi(APIView):
-    parser_classes = [parsers.JSONParser, PlainTextParser, parsers.MultiPartParser]
-
-    @extend_schema(
-        request={
-            "application/json": inline_serializer(
-                "CodeList", {"codes": serializers.ListField(child=serializers.CharField())}
-            ),
-            "text/plain": OpenApiTypes.STR,
-            "multipart/form-data": inline_serializer("CodeFile", {"file": serializers.FileField()}),
-        },
-        responses={
-            201: inline_serializer(
-                "UploadReport",
-                {
-                    "accepted": serializers.IntegerField(),
-                    "duplicates": serializers.IntegerField(),
-                    "invalid": serializers.ListField(child=serializers.DictField()),
-                },
-            )
-        },
-    )
-    def post(self, request: Request, product_id: int) -> Response:
-        merchant = _merchant_required(request.user)  # type: ignore[arg-type]
-        product = Product.objects.select_related("merchant").filter(pk=product_id, merchant=merchant).first()
-        if product is None:
-            raise NotFound("No such product in your shop.")
-        report = codes_upload(product=product, lines=_code_lines(request))
-        return Response(
-            {"accepted": report.accepted, "duplicates": report.duplicates, "invalid": report.invalid},
-            status=status.HTTP_201_CREATED,
-        )
-
-
-def _code_lines(request: Request) -> list[str]:
-    data = request.data
-    if isinstance(data, str):
-        return data.splitlines()
-    upload = data.get("file") if hasattr(data, "get") else None
-    if upload is not None:
-        try:
-            return io.TextIOWrapper(upload.file, encoding="utf-8-sig").read().splitlines()
-        except UnicodeDecodeError as exc:
-            raise DomainError("invalid_encoding", "Code files must be UTF-8 text.") from exc
-    codes = data.get("codes") if isinstance(data, dict) else None
-    if not isinstance(codes, list) or not all(isinstance(code, str) for code in codes):
-        raise DomainError(
-            "invalid",
-            'Send {"codes": ["..."]}, text/plain or a file.',
-            fields={"codes": ["a list of strings"]},
-        )
-    return codes
 
 
 class MerchantPublicApi(APIView):
@@ -332,7 +220,7 @@ class OrderConfirmApi(APIView):
         order = order_visible_to(request.user, order_id)  # type: ignore[arg-type]
         if order.buyer_id != request.user.pk:  # the shop sees its sale but may not confirm it
             raise DomainError("permission_denied", "Only the buyer confirms an order.", status=403)
-        order = order_confirm(order=order, actor=request.user)  # type: ignore[arg-type]
+        order = order_confirm(order=order, actor=request.user)
         return Response({"id": order.pk, "status": order.status})
 
 

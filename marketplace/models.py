@@ -7,6 +7,7 @@ Invariants:
 - an Order's status changes only through `marketplace.services.orders.order_transition`, which
   checks ALLOWED_TRANSITIONS and writes an OrderEvent in the same transaction;
 - an Order's money is an escrow Hold (reference `order:<id>`), placed once when payment is captured;
+- a Payment pays for one order or one shop's security deposit (purpose), never both;
 - a WebhookEvent is stored once per (provider, event_id) before it is acted on.
 Money is integer minor units with a currency.
 """
@@ -185,8 +186,26 @@ class PaymentStatus(models.TextChoices):
     PARTIALLY_REFUNDED = "partially_refunded", _("partially refunded")
 
 
+class PaymentPurpose(models.TextChoices):
+    ORDER = "order", _("order")
+    DEPOSIT = "deposit", _("security deposit")
+
+
 class Payment(models.Model):
-    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="payment")
+    """Money a user pays in through a provider: for an order (into its escrow hold) or for a shop's
+    security deposit (onto the shop's deposit account). Exactly one of `order` / `merchant` is set,
+    as `purpose` says (check constraint); capture dispatches on `purpose`."""
+
+    purpose = models.CharField(max_length=10, choices=PaymentPurpose.choices, default=PaymentPurpose.ORDER)
+    order = models.OneToOneField(
+        Order, null=True, blank=True, on_delete=models.PROTECT, related_name="payment"
+    )
+    merchant = models.ForeignKey(
+        Merchant, null=True, blank=True, on_delete=models.PROTECT, related_name="deposit_payments"
+    )
+    payer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     provider = models.CharField(max_length=20)
     reference = models.CharField(max_length=100, unique=True)
     status = models.CharField(max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.CREATED)
@@ -195,6 +214,17 @@ class Payment(models.Model):
     refunded_amount = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     captured_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(purpose="order", order__isnull=False, merchant__isnull=True)
+                | Q(purpose="deposit", order__isnull=True, merchant__isnull=False),
+                name="marketplace_payment_pays_for_one_thing",
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="marketplace_payment_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["merchant", "-created_at"], name="mkt_payment_deposit_idx")]
 
     def __str__(self) -> str:
         return f"{self.provider} {self.reference} ({self.status})"

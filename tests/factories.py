@@ -3,10 +3,13 @@
 import itertools
 
 import factory
+from django.conf import settings
 
 from accounts.models import User
-from marketplace.models import Game, Product
+from marketplace.models import Game, Payment, Product
+from marketplace.services.deposits import deposit_payment_start
 from marketplace.services.inventory import codes_upload
+from marketplace.services.orders import payment_captured
 from merchants.models import Membership, MembershipRole, Merchant, MerchantStatus
 
 _serial = itertools.count(1)
@@ -44,6 +47,14 @@ class MerchantFactory(factory.django.DjangoModelFactory):
             owner = extracted or UserFactory()
             Membership.objects.create(merchant=self, user=owner, role=MembershipRole.OWNER)  # type: ignore[misc]
 
+    @factory.post_generation
+    def deposit(self, create, extracted, **kwargs):
+        """An active shop has paid the minimum deposit, as it must to list; `deposit=0` for one that
+        has not (or any other amount)."""
+        amount = settings.KABAO_MIN_MERCHANT_DEPOSIT if extracted is None else extracted
+        if create and amount and self.status == MerchantStatus.ACTIVE:
+            pay_deposit(self, amount)
+
 
 class GameFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -67,6 +78,14 @@ class ProductFactory(factory.django.DjangoModelFactory):
 
 def owner_of(merchant: Merchant) -> User:
     return merchant.memberships.get(role=MembershipRole.OWNER).user
+
+
+def pay_deposit(merchant: Merchant, amount: int) -> Payment:
+    """The owner pays `amount` into the shop's deposit through the provider, and it is captured."""
+    payment = deposit_payment_start(merchant=merchant, actor=owner_of(merchant), amount=amount)
+    payment_captured(reference=payment.reference, amount=amount, currency=payment.currency)
+    payment.refresh_from_db()
+    return payment
 
 
 def unique_codes(count: int) -> list[str]:

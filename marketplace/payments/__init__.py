@@ -38,7 +38,9 @@ class WebhookSignatureError(Exception):
 class PaymentProvider(Protocol):
     name: str
 
-    def create_payment(self, *, order_id: int, amount: int, currency: str) -> CheckoutSession: ...
+    def create_payment(self, *, label: str, amount: int, currency: str) -> CheckoutSession:
+        """Open a payment; `label` says what it pays for ("order-12", "deposit-3") to the provider."""
+        ...
 
     def retrieve(self, reference: str) -> ProviderPayment: ...
 

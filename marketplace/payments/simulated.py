@@ -54,8 +54,8 @@ def verify(body: bytes, header: str) -> None:
 class SimulatedProvider:
     name = "simulated"
 
-    def create_payment(self, *, order_id: int, amount: int, currency: str) -> CheckoutSession:
-        reference = f"sim_{order_id}_{secrets.token_urlsafe(12)}"
+    def create_payment(self, *, label: str, amount: int, currency: str) -> CheckoutSession:
+        reference = f"sim_{label}_{secrets.token_urlsafe(12)}"
         SimulatedCharge.objects.create(reference=reference, amount=amount, currency=currency)
         return CheckoutSession(reference=reference, pay_url=pay_url(reference))
 

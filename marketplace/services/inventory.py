@@ -1,13 +1,19 @@
-"""Products and their code inventory."""
+"""Code inventory: uploads checked line by line, voiding unsold codes, key rotation.
+
+Products themselves are in `marketplace.services.products` (`product_create` is re-exported here
+for the callers that found it here first).
+"""
 
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
-from kabao.errors import Conflict, DomainError
+from kabao.errors import Conflict, DomainError, NotFound
 from marketplace.crypto import (
     code_fingerprint,
     decrypt_code,
@@ -16,63 +22,15 @@ from marketplace.crypto import (
     mask_code,
     normalize_code,
 )
-from marketplace.models import Code, Game, Product
+from marketplace.models import Code, CodeStatus, Product
+from marketplace.services.listing import require_listing_allowed
+from marketplace.services.products import product_create as product_create
 from merchants.models import Merchant
 
 MAX_CODE_LENGTH = 200
 LOOKUP_CHUNK = 5_000
 INSERT_CHUNK = 2_000
-
-
-def _require_active(merchant: Merchant) -> None:
-    if not merchant.is_active:
-        raise DomainError("merchant_not_active", "The shop is not approved yet.", status=403)
-
-
-def product_create(
-    *,
-    merchant: Merchant,
-    title: str,
-    price: int,
-    currency: str | None = None,
-    game: Game | None = None,
-    face_value: str = "",
-    region: str = "",
-    description: str = "",
-    code_pattern: str = "",
-    auto_confirm_seconds: int | None = None,
-) -> Product:
-    _require_active(merchant)
-    errors: dict[str, list[str]] = {}
-    if not title.strip():
-        errors["title"] = ["required"]
-    if isinstance(price, bool) or not isinstance(price, int) or price <= 0:
-        errors["price"] = ["a positive integer in minor units"]
-    currency = (currency or settings.KABAO_CURRENCY).upper()
-    if not re.fullmatch(r"[A-Z]{3}", currency):
-        errors["currency"] = ["a three-letter ISO code"]
-    if code_pattern:
-        try:
-            re.compile(code_pattern)
-        except re.error:
-            errors["code_pattern"] = ["not a valid regular expression"]
-    bounds = (settings.KABAO_AUTO_CONFIRM_MIN_SECONDS, settings.KABAO_AUTO_CONFIRM_MAX_SECONDS)
-    if auto_confirm_seconds is not None and not bounds[0] <= auto_confirm_seconds <= bounds[1]:
-        errors["auto_confirm_seconds"] = [f"between {bounds[0]} and {bounds[1]}"]
-    if errors:
-        raise DomainError("invalid", "The product is not valid.", fields=errors)
-    return Product.objects.create(
-        merchant=merchant,
-        title=title.strip()[:120],
-        price=price,
-        currency=currency,
-        game=game,
-        face_value=face_value[:40],
-        region=region[:40],
-        description=description,
-        code_pattern=code_pattern,
-        auto_confirm_seconds=auto_confirm_seconds,
-    )
+MAX_VOID = 1_000
 
 
 @dataclass
@@ -87,18 +45,17 @@ def codes_upload(*, product: Product, lines: Iterable[str]) -> UploadReport:
 
     A line is refused when it does not match the product's pattern, or when the same code is
     already in this upload, in the shop or anywhere on the platform (compared by keyed hash).
+    `lines` is consumed once, as it comes (a file is read line by line, never whole); only the
+    accepted codes are kept until they are written, encrypted a chunk at a time.
     """
-    _require_active(product.merchant)
+    require_listing_allowed(product.merchant)
     pattern = re.compile(product.code_pattern) if product.code_pattern else None
+    limit = settings.KABAO_MAX_CODES_PER_UPLOAD
     report = UploadReport()
     candidates: dict[str, tuple[int, str]] = {}  # fingerprint -> (line number, code)
     for number, raw in enumerate(lines, start=1):
-        if number > settings.KABAO_MAX_CODES_PER_UPLOAD:
-            raise DomainError(
-                "too_many_codes",
-                f"An upload holds at most {settings.KABAO_MAX_CODES_PER_UPLOAD} codes.",
-                status=413,
-            )
+        if number > limit:
+            raise DomainError("too_many_codes", f"An upload holds at most {limit} codes.", status=413)
         code = normalize_code(raw)
         if not code:
             continue
@@ -123,26 +80,66 @@ def codes_upload(*, product: Product, lines: Iterable[str]) -> UploadReport:
             report.duplicates += 1
             reason = "duplicate_in_shop" if merchant_id == product.merchant_id else "duplicate_on_platform"
             report.invalid.append({"line": number, "reason": reason})
+    del fingerprints
     report.invalid.sort(key=lambda item: item["line"])
-    rows = [
-        Code(
-            product=product,
-            merchant_id=product.merchant_id,
-            fingerprint=fingerprint,
-            ciphertext=encrypt_code(code, fingerprint=fingerprint),
-            masked=mask_code(code),
-        )
-        for fingerprint, (_number, code) in candidates.items()
-    ]
     try:
         with transaction.atomic(durable=True):
-            Code.objects.bulk_create(rows, batch_size=INSERT_CHUNK)
+            _insert_codes(product, candidates)
     except IntegrityError as exc:
         raise Conflict(
             "concurrent_upload", "Some codes were uploaded at the same moment; try again."
         ) from exc
-    report.accepted = len(rows)
+    report.accepted = len(candidates)
     return report
+
+
+def _insert_codes(product: Product, candidates: dict[str, tuple[int, str]]) -> None:
+    """Encrypt and insert in chunks: 100,000 model instances at once would cost hundreds of MB."""
+    now = timezone.now()
+    items = iter(candidates.items())
+    while chunk := list(islice(items, INSERT_CHUNK)):
+        Code.objects.bulk_create(
+            [
+                Code(
+                    product_id=product.pk,
+                    merchant_id=product.merchant_id,
+                    fingerprint=fingerprint,
+                    ciphertext=encrypt_code(code, fingerprint=fingerprint),
+                    masked=mask_code(code),
+                    created_at=now,
+                )
+                for fingerprint, (_number, code) in chunk
+            ]
+        )
+
+
+def codes_void(*, merchant: Merchant, code_ids: list[int]) -> int:
+    """Take unsold codes out of stock for good (a code the merchant learned is bad or sold elsewhere).
+
+    All or nothing: a code of another shop (or none at all) is 404, one that is reserved, sold or
+    already void is 409, and then nothing is voided. Returns how many codes were voided.
+    """
+    ids = set(code_ids)
+    if not ids or len(ids) > MAX_VOID or any(isinstance(i, bool) or not isinstance(i, int) for i in ids):
+        raise DomainError(
+            "invalid", "Name 1 to 1000 codes by id.", fields={"codes": [f"1 to {MAX_VOID} code ids"]}
+        )
+    with transaction.atomic(durable=True):
+        codes = list(
+            Code.objects.select_for_update()
+            .filter(pk__in=ids, merchant=merchant)
+            .order_by("pk")
+            .only("pk", "status")
+        )
+        if len(codes) != len(ids):
+            raise NotFound("No such code in your shop.")
+        unsold = [code for code in codes if code.status != CodeStatus.AVAILABLE]
+        if unsold:
+            raise Conflict(
+                "code_not_available",
+                f"Only codes in stock can be voided; code {unsold[0].pk} is {unsold[0].status}.",
+            )
+        return Code.objects.filter(pk__in=ids).update(status=CodeStatus.VOID)
 
 
 def codes_reencrypt(*, batch_size: int = 1_000) -> int:

@@ -21,10 +21,13 @@ from marketplace.models import (
     Order,
     OrderStatus,
     Payment,
+    PaymentPurpose,
     PaymentStatus,
     Product,
 )
 from marketplace.payments import get_provider
+from marketplace.services.deposits import deposit_payment_captured
+from marketplace.services.listing import product_is_listable
 from marketplace.services.refunds import refund_locked_order
 from marketplace.services.transitions import order_lock, order_record, order_transition
 from merchants.models import Membership
@@ -58,7 +61,8 @@ def order_create(*, buyer: User, product_id: int, quantity: int, idempotency_key
         if existing is not None:
             return existing
     product = Product.objects.select_related("merchant").filter(pk=product_id).first()
-    if product is None or not product.is_active or not product.merchant.is_active:
+    # A shop short on its deposit is out of the catalogue; its products cannot be bought either.
+    if product is None or not product.is_active or not product_is_listable(product):
         raise NotFound("No such product on sale.")
     if Membership.objects.filter(user=buyer, merchant=product.merchant).exists():
         raise Conflict("own_shop", "You cannot buy from your own shop.")
@@ -106,9 +110,13 @@ def _order_create(*, buyer: User, product: Product, quantity: int, idempotency_k
         )
         Code.objects.filter(id__in=code_ids).update(status=CodeStatus.RESERVED, order=order)
         provider = get_provider()
-        session = provider.create_payment(order_id=order.pk, amount=order.amount, currency=order.currency)
+        session = provider.create_payment(
+            label=f"order-{order.pk}", amount=order.amount, currency=order.currency
+        )
         Payment.objects.create(
+            purpose=PaymentPurpose.ORDER,
             order=order,
+            payer=buyer,
             provider=provider.name,
             reference=session.reference,
             amount=order.amount,
@@ -121,59 +129,69 @@ def _order_create(*, buyer: User, product: Product, quantity: int, idempotency_k
 # --- payment --------------------------------------------------------------------------------
 
 
-def payment_captured(*, reference: str, amount: int, currency: str) -> Order:
-    """The provider says the money was captured. Safe to call any number of times, in any order."""
+def payment_captured(*, reference: str, amount: int, currency: str) -> Payment:
+    """The provider says the money was captured. Safe to call any number of times, in any order.
+
+    An order's money goes into its escrow hold; a deposit's onto the shop's deposit account.
+    """
     with transaction.atomic(durable=True):
-        payment = Payment.objects.select_related("order").filter(reference=reference).first()
+        payment = Payment.objects.filter(reference=reference).first()
         if payment is None:
             raise NotFound("No payment with this reference.")
-        order = order_lock(payment.order_id)
-        payment = Payment.objects.select_for_update().get(pk=payment.pk)
-        if payment.status != PaymentStatus.CREATED and payment.status != PaymentStatus.FAILED:
-            return order  # already captured: a replayed or late event
-        payment.status = PaymentStatus.SUCCEEDED
-        payment.captured_at = timezone.now()
-        # The payment records what the provider captured; a mismatch with the order is refunded below.
-        payment.amount, payment.currency = amount, currency
-        payment.save(update_fields=["status", "captured_at", "amount", "currency"])
-        clearing = provider_account(payment.provider, currency)
-        hold = hold_place(
-            reference=order.hold_reference,
-            amount=amount,
-            currency=currency,
-            source=clearing,
-            beneficiary=merchant_available_account(order.merchant, currency),
-            refund_to=clearing,
+        if payment.purpose == PaymentPurpose.DEPOSIT:
+            return deposit_payment_captured(payment=payment, amount=amount, currency=currency)
+        _order_payment_captured(payment=payment, amount=amount, currency=currency)
+    return payment
+
+
+def _order_payment_captured(*, payment: Payment, amount: int, currency: str) -> None:
+    """Place the order's money in escrow; runs in payment_captured's transaction. The order's lock
+    is taken before the payment's, the order every order service takes them in."""
+    assert payment.order_id is not None
+    order = order_lock(payment.order_id)
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    if payment.status != PaymentStatus.CREATED and payment.status != PaymentStatus.FAILED:
+        return  # already captured: a replayed or late event
+    payment.status = PaymentStatus.SUCCEEDED
+    payment.captured_at = timezone.now()
+    # The payment records what the provider captured; a mismatch with the order is refunded below.
+    payment.amount, payment.currency = amount, currency
+    payment.save(update_fields=["status", "captured_at", "amount", "currency"])
+    clearing = provider_account(payment.provider, currency)
+    hold = hold_place(
+        reference=order.hold_reference,
+        amount=amount,
+        currency=currency,
+        source=clearing,
+        beneficiary=merchant_available_account(order.merchant, currency),
+        refund_to=clearing,
+    )
+    order.hold = hold
+    order.paid_at = payment.captured_at
+    is_mismatch = amount != order.amount or currency != order.currency
+    if is_mismatch:
+        logger.error(
+            "order %s: captured %s %s, expected %s %s",
+            order.pk,
+            amount,
+            currency,
+            order.amount,
+            order.currency,
         )
-        order.hold = hold
-        order.paid_at = payment.captured_at
-        is_mismatch = amount != order.amount or currency != order.currency
+    if order.status == OrderStatus.PENDING_PAYMENT:
+        order.delivery_due_at = order.paid_at + timedelta(seconds=settings.KABAO_DELIVERY_DEADLINE_SECONDS)
+        order_transition(order=order, to=OrderStatus.PAID)
         if is_mismatch:
-            logger.error(
-                "order %s: captured %s %s, expected %s %s",
-                order.pk,
-                amount,
-                currency,
-                order.amount,
-                order.currency,
-            )
-        if order.status == OrderStatus.PENDING_PAYMENT:
-            order.delivery_due_at = order.paid_at + timedelta(
-                seconds=settings.KABAO_DELIVERY_DEADLINE_SECONDS
-            )
-            order_transition(order=order, to=OrderStatus.PAID)
-            if is_mismatch:
-                refund_locked_order(
-                    order=order, refund_amount=hold.amount, reason="amount_mismatch", return_codes=True
-                )
-            else:
-                _enqueue_delivery(order.pk)
-        else:  # cancelled before the money came: its codes already went back to stock
-            order.save(update_fields=["hold", "paid_at"])
             refund_locked_order(
-                order=order, refund_amount=hold.amount, reason="paid_after_cancellation", return_codes=False
+                order=order, refund_amount=hold.amount, reason="amount_mismatch", return_codes=True
             )
-    return order
+        else:
+            _enqueue_delivery(order.pk)
+    else:  # cancelled before the money came: its codes already went back to stock
+        order.save(update_fields=["hold", "paid_at"])
+        refund_locked_order(
+            order=order, refund_amount=hold.amount, reason="paid_after_cancellation", return_codes=False
+        )
 
 
 def payment_failed(*, reference: str) -> None:
@@ -184,7 +202,8 @@ def payment_failed(*, reference: str) -> None:
         if payment.status == PaymentStatus.CREATED:
             payment.status = PaymentStatus.FAILED
             payment.save(update_fields=["status"])
-            order_record(order=payment.order, event="payment_failed")
+            if payment.order is not None:  # a failed deposit payment has no timeline to write on
+                order_record(order=payment.order, event="payment_failed")
 
 
 # --- delivery and confirmation --------------------------------------------------------------

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from kabao.errors import DomainError, NotFound
-from marketplace.models import SimulatedCharge, SimulatedChargeStatus, WebhookEvent
+from marketplace.models import Payment, PaymentStatus, SimulatedCharge, SimulatedChargeStatus, WebhookEvent
 from marketplace.payments import WebhookSignatureError, get_provider
 from marketplace.payments.simulated import SIGNATURE_HEADER, event_body, sign
 from marketplace.services.orders import payment_captured, payment_failed
@@ -85,3 +85,19 @@ def simulated_webhook_deliver(*, body: str) -> None:
     """The gateway's side of a webhook: sign the body and hand it to the receiving endpoint's service."""
     raw = body.encode()
     webhook_receive(provider_name="simulated", body=raw, headers={SIGNATURE_HEADER: sign(raw)})
+
+
+def payment_refresh(*, payment: Payment) -> Payment:
+    """Ask the provider about a payment still open here, and act on its answer as on a webhook.
+
+    The payer's "check again" button: a payment whose webhook was lost proceeds at once, without
+    waiting for reconciliation.
+    """
+    if payment.status == PaymentStatus.CREATED:
+        answer = get_provider(payment.provider).retrieve(payment.reference)
+        if answer.status == "succeeded":
+            payment_captured(reference=payment.reference, amount=answer.amount, currency=answer.currency)
+        elif answer.status == "failed":
+            payment_failed(reference=payment.reference)
+    payment.refresh_from_db()
+    return payment

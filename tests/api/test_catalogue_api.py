@@ -63,6 +63,10 @@ def test_a_merchant_lists_a_product_with_the_defaults(merchant, merchant_api):
         "region": "",
         "auto_confirm_seconds": None,
         "stock": 0,
+        "code_pattern": "",
+        "auto_replace_invalid": False,
+        "is_active": True,
+        "codes": {"reserved": 0, "sold": 0, "void": 0},
     }
     assert (product.merchant_id, product.price, product.currency, product.is_active) == (
         merchant.pk,
@@ -102,6 +106,10 @@ def test_a_merchant_lists_a_product_with_every_field(merchant, merchant_api):
         "region": "Global",
         "auto_confirm_seconds": 7200,
         "stock": 0,
+        "code_pattern": r"[A-Z0-9]{4}-[A-Z0-9]{4}",
+        "auto_replace_invalid": False,
+        "is_active": True,
+        "codes": {"reserved": 0, "sold": 0, "void": 0},
     }
     assert (product.game_id, product.code_pattern) == (game.pk, r"[A-Z0-9]{4}-[A-Z0-9]{4}")
 

@@ -171,23 +171,44 @@ def test_a_rejected_shop_cannot_be_approved(staff_api):
 # --- balance --------------------------------------------------------------------------------
 
 
-def test_a_new_shop_has_an_empty_balance(merchant_api):
+def test_a_new_shop_has_only_its_deposit(merchant_api):
     response = merchant_api.get(BALANCE)
 
     assert response.status_code == 200
-    assert response.json() == {"currency": "CNY", "held": 0, "available": 0, "deposit": 0}
+    assert response.json() == {
+        "currency": "CNY",
+        "held": 0,
+        "available": 0,
+        "deposit": 100000,
+        "deposit_required": 100000,
+        "pending_payouts": 0,
+    }
 
 
 def test_the_balance_follows_a_sale_from_escrow_to_available(merchant_api, buyer, stocked_product, pay):
     order = pay(order_create(buyer=buyer, product_id=stocked_product.pk, quantity=2))
     assert order.status == "delivered"
 
-    assert merchant_api.get(BALANCE).json() == {"currency": "CNY", "held": 3998, "available": 0, "deposit": 0}
+    assert merchant_api.get(BALANCE).json() == {
+        "currency": "CNY",
+        "held": 3998,
+        "available": 0,
+        "deposit": 100000,
+        "deposit_required": 100000,
+        "pending_payouts": 0,
+    }
 
     order_confirm(order=order, actor=buyer)
 
     # 5 % fee on 3998 rounds down to 199
-    assert merchant_api.get(BALANCE).json() == {"currency": "CNY", "held": 0, "available": 3799, "deposit": 0}
+    assert merchant_api.get(BALANCE).json() == {
+        "currency": "CNY",
+        "held": 0,
+        "available": 3799,
+        "deposit": 100000,
+        "deposit_required": 100000,
+        "pending_payouts": 0,
+    }
 
 
 def test_a_shop_sees_only_its_own_balance(merchant_api, buyer, stocked_product, pay):
@@ -196,7 +217,14 @@ def test_a_shop_sees_only_its_own_balance(merchant_api, buyer, stocked_product, 
 
     response = token_client(owner_of(other_shop)).get(BALANCE)
 
-    assert response.json() == {"currency": "CNY", "held": 0, "available": 0, "deposit": 0}
+    assert response.json() == {
+        "currency": "CNY",
+        "held": 0,
+        "available": 0,
+        "deposit": 100000,
+        "deposit_required": 100000,
+        "pending_payouts": 0,
+    }
     assert merchant_api.get(BALANCE).json()["held"] == 1999
 
 
@@ -225,7 +253,7 @@ def test_anyone_sees_an_active_shops_trust_figures(api, merchant, buyer, stocked
         "shop_name": merchant.shop_name,
         "member_since": iso(merchant.created_at),
         "currency": "CNY",
-        "deposit": 0,
+        "deposit": 100000,
         "completed_orders": 1,
         "dispute_rate": 0.0,
         "median_first_response_seconds": None,

@@ -78,7 +78,10 @@ def test_each_request_body_is_its_own_component(schema):
         {"product", "quantity"},
         {"product", "quantity"},
     )
-    assert json_body_properties(schema, "/api/v1/merchants/") == ({"shop_name"}, {"shop_name"})
+    assert json_body_properties(schema, "/api/v1/merchants/") == (
+        {"shop_name", "contact", "sells"},
+        {"shop_name"},
+    )
     assert json_body_properties(schema, "/api/v1/merchant/products/") == (
         {
             "title",
@@ -90,6 +93,7 @@ def test_each_request_body_is_its_own_component(schema):
             "description",
             "code_pattern",
             "auto_confirm_seconds",
+            "auto_replace_invalid",
         },
         {"title", "price"},
     )

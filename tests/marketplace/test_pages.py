@@ -7,12 +7,10 @@ import zoneinfo
 
 import pytest
 from django.conf import settings
-from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
 from escrow.selectors import account_balance
-from escrow.services import posting_create, provider_account
 from marketplace.models import (
     Code,
     CodeStatus,
@@ -26,7 +24,6 @@ from marketplace.models import (
 from marketplace.payments.simulated import pay_url
 from marketplace.services.orders import order_confirm, order_create
 from merchants.models import MerchantStatus
-from merchants.services import merchant_deposit_account
 from tests.factories import GameFactory, MerchantFactory, ProductFactory, UserFactory, stock
 
 pytestmark = pytest.mark.django_db
@@ -63,18 +60,6 @@ def product_url(product) -> str:
 
 def available(product) -> int:
     return Code.objects.filter(product=product, status=CodeStatus.AVAILABLE).count()
-
-
-def pay_deposit(merchant, amount: int) -> None:
-    with transaction.atomic():
-        posting_create(
-            idempotency_key=f"test-deposit-{merchant.pk}",
-            kind="deposit",
-            lines=[
-                (provider_account("simulated", "CNY"), -amount),
-                (merchant_deposit_account(merchant, "CNY"), amount),
-            ],
-        )
 
 
 @pytest.fixture
@@ -163,8 +148,7 @@ def test_catalogue_is_in_chinese_by_default_and_in_english_on_request():
 
 
 def test_product_page_shows_price_and_trust_figures(buyer, merchant, product, pay):
-    stock(product, 3)
-    pay_deposit(merchant, 100000)
+    stock(product, 3)  # the shop paid the minimum deposit (¥1,000.00) when it was made
     order = pay(order_create(buyer=buyer, product_id=product.pk, quantity=1))
     order_confirm(order=order, actor=buyer)
 
@@ -353,7 +337,10 @@ def test_gateway_success_runs_through_to_delivery(buyer, product, django_capture
     assert order.status == OrderStatus.DELIVERED
     assert order.payment.status == PaymentStatus.SUCCEEDED
     assert order.delivered_at is not None and order.codes_revealed_at is None
-    assert SimulatedCharge.objects.get().status == SimulatedChargeStatus.SUCCEEDED
+    assert (
+        SimulatedCharge.objects.get(reference=order.payment.reference).status
+        == SimulatedChargeStatus.SUCCEEDED
+    )
     assert Code.objects.filter(order=order, status=CodeStatus.SOLD).count() == 2
     assert account_balance(f"escrow:order:{order.pk}") == 3998
     page = client.get(order_url(order))
@@ -396,7 +383,10 @@ def test_gateway_refuses_an_unknown_outcome(buyer, product, django_capture_on_co
 
     assert response.status_code == 302 and response["Location"] == pay_url(order.payment.reference)
     assert callbacks == []
-    assert SimulatedCharge.objects.get().status == SimulatedChargeStatus.REQUIRES_PAYMENT
+    assert (
+        SimulatedCharge.objects.get(reference=order.payment.reference).status
+        == SimulatedChargeStatus.REQUIRES_PAYMENT
+    )
     order.refresh_from_db()
     assert order.status == OrderStatus.PENDING_PAYMENT
     assert "请检查您填写的内容。" in client.get(response["Location"]).text

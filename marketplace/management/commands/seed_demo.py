@@ -1,4 +1,5 @@
-"""Demo data for the embedded run: games, an approved shop with stocked products, three logins."""
+"""Demo data for the embedded run: games, an approved shop that paid its deposit, stocked products,
+three logins."""
 
 import secrets
 from functools import partial
@@ -9,8 +10,11 @@ from django.db import transaction
 
 from accounts.models import User
 from marketplace.models import Game, Product
+from marketplace.services.deposits import deposit_payment_start
 from marketplace.services.inventory import codes_upload, product_create
+from marketplace.services.payments import payment_refresh, simulated_gateway_pay
 from merchants.models import Merchant
+from merchants.selectors import merchant_deposit_status
 from merchants.services import merchant_apply, merchant_approve
 
 LOGINS = [
@@ -55,6 +59,7 @@ class Command(BaseCommand):
         if merchant is None:
             merchant = merchant_apply(owner=users[merchant_email], shop_name="星辰卡铺 Star Cards")
         merchant = merchant_approve(merchant=merchant, actor=users[admin_email])
+        _pay_deposit(merchant, users[merchant_email])
         if not Product.objects.filter(merchant=merchant).exists():
             with transaction.atomic():
                 for slug, title, price, face_value, region in PRODUCTS:
@@ -80,3 +85,13 @@ def _stock(product_pk: int) -> None:
         "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4)) for _ in range(25)
     ]
     codes_upload(product=Product.objects.select_related("merchant").get(pk=product_pk), lines=codes)
+
+
+def _pay_deposit(merchant: Merchant, owner: User) -> None:
+    """The shop pays its security deposit as any shop does: a provider payment, paid at the
+    (simulated) gateway and confirmed by asking the provider, so the demo needs no worker yet."""
+    shortfall = merchant_deposit_status(merchant).shortfall
+    if shortfall:
+        payment = deposit_payment_start(merchant=merchant, actor=owner, amount=shortfall)
+        simulated_gateway_pay(reference=payment.reference, outcome="succeeded", drop_webhook=True)
+        payment_refresh(payment=payment)

@@ -1,0 +1,13 @@
+"""Serializer fields shared by the apps' APIs."""
+
+from rest_framework import serializers
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer only: DRF's IntegerField also takes "12", 12.0 and "12.0" as 12, which for
+    money in minor units and for quantities hides a client bug instead of refusing it."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
