@@ -21,8 +21,8 @@ from disputes.services.lifecycle import (
     role_of,
 )
 from disputes.services.transitions import next_deadline
+from kabao.api_fields import StrictIntegerField
 from kabao.errors import NotFound
-from marketplace.api import StrictIntegerField
 
 PARSERS = [parsers.JSONParser, parsers.MultiPartParser, parsers.FormParser]
 
