@@ -34,6 +34,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("accounts.urls")),
+    path("", include("marketplace.merchant_urls")),  # /merchant/… and /staff/… pages
     path("pay/simulated/<str:reference>/", simulated_gateway, name="simulated-gateway"),
     path("", include("marketplace.urls")),
 ]

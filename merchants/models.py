@@ -113,8 +113,8 @@ class PayoutEvent(models.Model):
     """One row per step of a payout: its history, as the merchant and staff see it."""
 
     payout = models.ForeignKey(Payout, on_delete=models.CASCADE, related_name="events")
-    from_status = models.CharField(max_length=10, blank=True)
-    to_status = models.CharField(max_length=10)
+    from_status = models.CharField(max_length=10, choices=PayoutStatus.choices, blank=True)
+    to_status = models.CharField(max_length=10, choices=PayoutStatus.choices)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     note = models.CharField(max_length=500, blank=True)
     at = models.DateTimeField(default=timezone.now)

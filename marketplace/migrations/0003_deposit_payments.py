@@ -6,44 +6,72 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('marketplace', '0002_replacement_codes'),
-        ('merchants', '0002_onboarding_payouts_first_responses'),
+        ("marketplace", "0002_replacement_codes"),
+        ("merchants", "0002_onboarding_payouts_first_responses"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='payment',
-            name='merchant',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='deposit_payments', to='merchants.merchant'),
+            model_name="payment",
+            name="merchant",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="deposit_payments",
+                to="merchants.merchant",
+            ),
         ),
         migrations.AddField(
-            model_name='payment',
-            name='payer',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="payment",
+            name="payer",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='payment',
-            name='purpose',
-            field=models.CharField(choices=[('order', 'order'), ('deposit', 'security deposit')], default='order', max_length=10),
+            model_name="payment",
+            name="purpose",
+            field=models.CharField(
+                choices=[("order", "order"), ("deposit", "security deposit")], default="order", max_length=10
+            ),
         ),
         migrations.AlterField(
-            model_name='payment',
-            name='order',
-            field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='payment', to='marketplace.order'),
+            model_name="payment",
+            name="order",
+            field=models.OneToOneField(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="payment",
+                to="marketplace.order",
+            ),
         ),
         migrations.AddIndex(
-            model_name='payment',
-            index=models.Index(fields=['merchant', '-created_at'], name='mkt_payment_deposit_idx'),
+            model_name="payment",
+            index=models.Index(fields=["merchant", "-created_at"], name="mkt_payment_deposit_idx"),
         ),
         migrations.AddConstraint(
-            model_name='payment',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('merchant__isnull', True), ('order__isnull', False), ('purpose', 'order')), models.Q(('merchant__isnull', False), ('order__isnull', True), ('purpose', 'deposit')), _connector='OR'), name='marketplace_payment_pays_for_one_thing'),
+            model_name="payment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("merchant__isnull", True), ("order__isnull", False), ("purpose", "order")),
+                    models.Q(("merchant__isnull", False), ("order__isnull", True), ("purpose", "deposit")),
+                    _connector="OR",
+                ),
+                name="marketplace_payment_pays_for_one_thing",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='payment',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='marketplace_payment_amount_positive'),
+            model_name="payment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0)), name="marketplace_payment_amount_positive"
+            ),
         ),
     ]

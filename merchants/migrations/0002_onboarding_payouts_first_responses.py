@@ -7,96 +7,195 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('merchants', '0001_initial'),
+        ("merchants", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='merchant',
-            name='contact',
-            field=models.CharField(blank=True, default='', max_length=120, verbose_name='contact'),
+            model_name="merchant",
+            name="contact",
+            field=models.CharField(blank=True, default="", max_length=120, verbose_name="contact"),
         ),
         migrations.AddField(
-            model_name='merchant',
-            name='deposit_topup_requested_at',
+            model_name="merchant",
+            name="deposit_topup_requested_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='merchant',
-            name='rejected_at',
+            model_name="merchant",
+            name="rejected_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='merchant',
-            name='rejected_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="merchant",
+            name="rejected_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='merchant',
-            name='rejection_reason',
-            field=models.TextField(blank=True, default='', max_length=500, verbose_name='reason for the rejection'),
+            model_name="merchant",
+            name="rejection_reason",
+            field=models.TextField(
+                blank=True, default="", max_length=500, verbose_name="reason for the rejection"
+            ),
         ),
         migrations.AddField(
-            model_name='merchant',
-            name='sells',
-            field=models.TextField(blank=True, default='', max_length=1000, verbose_name='what the shop sells'),
+            model_name="merchant",
+            name="sells",
+            field=models.TextField(
+                blank=True, default="", max_length=1000, verbose_name="what the shop sells"
+            ),
         ),
         migrations.CreateModel(
-            name='Payout',
+            name="Payout",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount', models.BigIntegerField()),
-                ('currency', models.CharField(max_length=3)),
-                ('status', models.CharField(choices=[('requested', 'requested'), ('approved', 'approved'), ('paid', 'paid out'), ('rejected', 'rejected')], default='requested', max_length=10)),
-                ('requested_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('paid_at', models.DateTimeField(blank=True, null=True)),
-                ('external_reference', models.CharField(blank=True, max_length=100)),
-                ('rejection_reason', models.CharField(blank=True, max_length=500)),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='payouts', to='merchants.merchant')),
-                ('requested_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("amount", models.BigIntegerField()),
+                ("currency", models.CharField(max_length=3)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("requested", "requested"),
+                            ("approved", "approved"),
+                            ("paid", "paid out"),
+                            ("rejected", "rejected"),
+                        ],
+                        default="requested",
+                        max_length=10,
+                    ),
+                ),
+                ("requested_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("paid_at", models.DateTimeField(blank=True, null=True)),
+                ("external_reference", models.CharField(blank=True, max_length=100)),
+                ("rejection_reason", models.CharField(blank=True, max_length=500)),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="payouts",
+                        to="merchants.merchant",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='PayoutEvent',
+            name="PayoutEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('from_status', models.CharField(blank=True, max_length=10)),
-                ('to_status', models.CharField(max_length=10)),
-                ('note', models.CharField(blank=True, max_length=500)),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('payout', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='merchants.payout')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "from_status",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("requested", "requested"),
+                            ("approved", "approved"),
+                            ("paid", "paid out"),
+                            ("rejected", "rejected"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "to_status",
+                    models.CharField(
+                        choices=[
+                            ("requested", "requested"),
+                            ("approved", "approved"),
+                            ("paid", "paid out"),
+                            ("rejected", "rejected"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("note", models.CharField(blank=True, max_length=500)),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "payout",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="merchants.payout",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'id'],
+                "ordering": ["at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='FirstResponseSample',
+            name="FirstResponseSample",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seconds', models.PositiveIntegerField()),
-                ('recorded_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='first_responses', to='merchants.merchant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seconds", models.PositiveIntegerField()),
+                ("recorded_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="first_responses",
+                        to="merchants.merchant",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['merchant', 'seconds'], name='merchants_first_response_idx')],
+                "indexes": [
+                    models.Index(fields=["merchant", "seconds"], name="merchants_first_response_idx")
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='payout',
-            index=models.Index(fields=['merchant', '-requested_at'], name='merchants_payout_shop_idx'),
+            model_name="payout",
+            index=models.Index(fields=["merchant", "-requested_at"], name="merchants_payout_shop_idx"),
         ),
         migrations.AddIndex(
-            model_name='payout',
-            index=models.Index(fields=['status', 'requested_at'], name='merchants_payout_queue_idx'),
+            model_name="payout",
+            index=models.Index(fields=["status", "requested_at"], name="merchants_payout_queue_idx"),
         ),
         migrations.AddConstraint(
-            model_name='payout',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='merchants_payout_positive'),
+            model_name="payout",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0)), name="merchants_payout_positive"
+            ),
         ),
     ]

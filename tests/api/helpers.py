@@ -14,7 +14,7 @@ from marketplace.models import (
     SimulatedRefund,
     WebhookEvent,
 )
-from merchants.models import Membership, Merchant
+from merchants.models import Membership, Merchant, Payout, PayoutEvent
 
 
 def assert_error(response, status: int, code: str, message: str, fields: dict | None = None) -> None:
@@ -36,11 +36,15 @@ def database_state() -> dict:
         "users": list(User.objects.order_by("pk").values_list("pk", "email", "is_staff", "password")),
         "tokens": list(ApiToken.objects.order_by("pk").values_list("pk", "user_id", "revoked_at")),
         "merchants": list(
-            Merchant.objects.order_by("pk").values_list("pk", "shop_name", "status", "approved_at")
+            Merchant.objects.order_by("pk").values_list(
+                "pk", "shop_name", "status", "approved_at", "rejection_reason", "contact", "sells"
+            )
         ),
         "memberships": list(Membership.objects.order_by("pk").values_list("user_id", "merchant_id", "role")),
         "products": list(
-            Product.objects.order_by("pk").values_list("pk", "merchant_id", "title", "price", "is_active")
+            Product.objects.order_by("pk").values_list(
+                "pk", "merchant_id", "title", "price", "is_active", "code_pattern", "auto_replace_invalid"
+            )
         ),
         "codes": list(Code.objects.order_by("pk").values_list("pk", "product_id", "status", "order_id")),
         "orders": list(
@@ -68,4 +72,8 @@ def database_state() -> dict:
         "postings": Posting.objects.count(),
         "entries": Entry.objects.count(),
         "holds": list(Hold.objects.order_by("pk").values_list("pk", "status", "amount", "release_at")),
+        "payouts": list(
+            Payout.objects.order_by("pk").values_list("pk", "status", "amount", "external_reference")
+        ),
+        "payout_events": PayoutEvent.objects.count(),
     }
