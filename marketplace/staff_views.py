@@ -31,7 +31,8 @@ def staff_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_staff:
-            raise DomainError("permission_denied", "Staff only.", status=403)
+            message = _("This page is for Kabao's staff.")
+            return render(request, "error.html", {"status": 403, "message": message}, status=403)
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -145,6 +145,7 @@ def test_staff_pages_are_for_staff_only(buyer, merchant):
         client.post(url("staff-merchant-approve", merchant_id=pending.pk)),
     ):
         assert response.status_code == 403
+        assert "<p>此页面仅供卡保工作人员使用。</p>" in response.text
     pending.refresh_from_db()
     assert pending.status == MerchantStatus.PENDING
 
