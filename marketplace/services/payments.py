@@ -2,17 +2,27 @@
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from kabao.errors import DomainError, NotFound
-from marketplace.models import Payment, PaymentStatus, SimulatedCharge, SimulatedChargeStatus, WebhookEvent
+from marketplace.models import (
+    Payment,
+    PaymentPurpose,
+    PaymentStatus,
+    SimulatedCharge,
+    SimulatedChargeStatus,
+    WebhookEvent,
+)
 from marketplace.payments import WebhookSignatureError, get_provider
 from marketplace.payments.simulated import SIGNATURE_HEADER, event_body, sign
 from marketplace.services.orders import payment_captured, payment_failed
 
 logger = logging.getLogger(__name__)
+RECONCILE_LIMIT = 1000
 
 
 def webhook_receive(
@@ -101,3 +111,20 @@ def payment_refresh(*, payment: Payment) -> Payment:
             payment_failed(reference=payment.reference)
     payment.refresh_from_db()
     return payment
+
+
+def deposit_payments_reconcile(*, now: datetime | None = None) -> int:
+    """Ask the provider about deposit payments still open after KABAO_RECONCILE_AFTER_SECONDS, as the
+    order sweep does for unpaid orders (a deposit has no order, so that sweep never sees it).
+    Returns how many were found captured. Safe to run from several sweeps: capture is idempotent."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.KABAO_RECONCILE_AFTER_SECONDS)
+    found = 0
+    for payment in Payment.objects.filter(
+        purpose=PaymentPurpose.DEPOSIT, status=PaymentStatus.CREATED, created_at__lte=cutoff
+    ).order_by("created_at")[:RECONCILE_LIMIT]:
+        if payment_refresh(payment=payment).status == PaymentStatus.SUCCEEDED:
+            logger.warning(
+                "reconciliation found a captured deposit payment without its webhook: %s", payment.reference
+            )
+            found += 1
+    return found

@@ -1,6 +1,9 @@
 """The security deposit paid in through the payment provider, and what a shop below it cannot do."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from escrow.models import Posting
 from escrow.selectors import account_balance
@@ -11,7 +14,7 @@ from marketplace.selectors import products_on_sale
 from marketplace.services.deposits import deposit_payment_start
 from marketplace.services.inventory import codes_upload
 from marketplace.services.orders import order_create, payment_captured, payment_failed
-from marketplace.services.payments import payment_refresh, simulated_gateway_pay
+from marketplace.services.payments import deposit_payments_reconcile, payment_refresh, simulated_gateway_pay
 from marketplace.services.products import product_create, product_set_active
 from merchants.models import MerchantStatus
 from tests.api.helpers import database_state
@@ -103,6 +106,21 @@ def test_a_lost_webhook_is_found_by_asking_the_provider(new_shop):
 
     assert payment.status == PaymentStatus.SUCCEEDED
     assert deposit_of(new_shop) == MINIMUM
+
+
+def test_reconciliation_finds_deposits_whose_webhook_was_lost_once_they_are_old_enough(new_shop):
+    lost = deposit_payment_start(merchant=new_shop, actor=owner_of(new_shop), amount=70_000)
+    simulated_gateway_pay(reference=lost.reference, outcome="succeeded", drop_webhook=True)
+    unpaid = deposit_payment_start(merchant=new_shop, actor=owner_of(new_shop), amount=30_000)
+    later = timezone.now() + timedelta(seconds=121)
+
+    assert deposit_payments_reconcile(now=timezone.now()) == 0  # too recent: its webhook may come
+    assert deposit_payments_reconcile(now=later) == 1
+    assert deposit_payments_reconcile(now=later) == 0
+
+    assert deposit_of(new_shop) == 70_000
+    unpaid.refresh_from_db()
+    assert unpaid.status == PaymentStatus.CREATED
 
 
 def test_asking_about_an_unpaid_payment_changes_nothing(new_shop):
