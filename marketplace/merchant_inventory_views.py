@@ -114,7 +114,8 @@ def _report_groups(report: UploadReport) -> list[dict]:
     return [{"reason": refusal_reason(reason), "lines": numbers} for reason, numbers in lines.items()]
 
 
-def _upload_lines(request: HttpRequest, form: UploadForm) -> Iterable[str] | None:
+def _upload_lines(form: UploadForm) -> Iterable[str] | None:
+    """The uploaded file read line by line, or the pasted text; None when both are empty."""
     upload = form.cleaned_data.get("file")
     if upload is not None:
         return file_lines(upload)
@@ -133,7 +134,7 @@ def _inventory(request: HttpRequest, merchant: Merchant, product_id: int) -> Htt
         status = 400
         if form.is_valid():
             try:
-                lines = _upload_lines(request, form)
+                lines = _upload_lines(form)
                 if lines is None:
                     form.add_error(None, _("Paste codes or choose a file."))
                 else:

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import ApiToken, User
@@ -228,6 +229,7 @@ def payouts(request: HttpRequest, merchant: Merchant) -> HttpResponse:
 # --- API tokens -----------------------------------------------------------------------------
 
 
+@never_cache  # the answer that shows a new key must not be kept by the browser or a proxy
 @shop_page
 @require_http_methods(["GET", "POST"])
 def tokens(request: HttpRequest, merchant: Merchant) -> HttpResponse:

@@ -581,6 +581,7 @@ def test_a_token_is_shown_once_works_and_is_revoked(merchant):
 
     key = created.context["new_key"]
     assert created.status_code == 200 and key in created.text
+    assert "no-store" in created["Cache-Control"]
     assert key not in client.get(url("tokens")).text
     api = Client(HTTP_AUTHORIZATION=f"Token {key}")
     assert api.get("/api/v1/merchant/balance/").status_code == 200
