@@ -5,7 +5,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 
-
 class DomainError(Exception):
     """A business rule refused the request. `code` is stable; `status` is the HTTP status."""
 
@@ -44,6 +43,8 @@ DOMAIN_ERROR_MESSAGES = {
 def user_message(error: DomainError) -> str:
     """The error in the reader's language for a page; the API keeps the stable English message."""
     if error.code == "invalid_quantity":
-        return _("Quantity must be a whole number from 1 to %(max)d.") % {"max": settings.KABAO_MAX_ORDER_QUANTITY}
+        return _("Quantity must be a whole number from 1 to %(max)d.") % {
+            "max": settings.KABAO_MAX_ORDER_QUANTITY
+        }
     message = DOMAIN_ERROR_MESSAGES.get(error.code)
     return error.message if message is None else str(message)

@@ -178,6 +178,9 @@ KABAO_DISPUTE_ATTACHMENT_MAX_BYTES = env.int("KABAO_DISPUTE_ATTACHMENT_MAX_BYTES
 KABAO_SWEEP_INTERVAL_SECONDS = env.int("KABAO_SWEEP_INTERVAL_SECONDS", default=30)
 KABAO_MAX_ORDER_QUANTITY = env.int("KABAO_MAX_ORDER_QUANTITY", default=20)
 KABAO_MAX_CODES_PER_UPLOAD = env.int("KABAO_MAX_CODES_PER_UPLOAD", default=100000)
+# A code upload larger than this (bytes) is refused with 413 before it is read: 100,000 codes of
+# up to 200 characters, with room for JSON's quotes and commas.
+KABAO_MAX_UPLOAD_BYTES = env.int("KABAO_MAX_UPLOAD_BYTES", default=24 * 1024 * 1024)
 
 CELERY_BEAT_SCHEDULE = {
     "marketplace-sweep-deadlines": {

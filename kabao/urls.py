@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
+from disputes.urls_api import urlpatterns as disputes_api_urls
 from kabao.health import healthz
 from marketplace import api as marketplace_api
 from marketplace.merchant_urls_api import urlpatterns as merchant_api_urls
@@ -28,7 +29,7 @@ api_v1 = [
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
-    path("api/v1/", include((api_v1, "api"))),
+    path("api/v1/", include((api_v1 + disputes_api_urls, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
@@ -36,6 +37,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("", include("marketplace.merchant_urls")),  # /merchant/… and /staff/… pages
     path("pay/simulated/<str:reference>/", simulated_gateway, name="simulated-gateway"),
+    path("", include("disputes.urls")),
     path("", include("marketplace.urls")),
 ]
 

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from accounts.models import User
 from kabao.api_fields import StrictIntegerField
 from kabao.errors import DomainError, NotFound
+from marketplace.hooks import order_dispute_summary
 from marketplace.models import Order
 from marketplace.selectors import (
     merchant_trust_figures,
@@ -91,6 +92,7 @@ class MerchantPublicApi(APIView):
                     "deposit": serializers.IntegerField(),
                     "currency": serializers.CharField(),
                     "completed_orders": serializers.IntegerField(),
+                    "disputes_lost": serializers.IntegerField(),
                     "dispute_rate": serializers.FloatField(),
                     "median_first_response_seconds": serializers.IntegerField(allow_null=True),
                 },
@@ -100,7 +102,6 @@ class MerchantPublicApi(APIView):
     def get(self, request: Request, merchant_id: int) -> Response:
         merchant = get_object_or_404(Merchant, pk=merchant_id, status=MerchantStatus.ACTIVE)
         figures = merchant_trust_figures(merchant)
-        settled = figures["settled"]
         return Response(
             {
                 "id": merchant.pk,
@@ -109,9 +110,10 @@ class MerchantPublicApi(APIView):
                 "currency": settings.KABAO_CURRENCY,
                 "deposit": merchant_balance(merchant, settings.KABAO_CURRENCY).deposit,
                 "completed_orders": figures["completed"],
+                "disputes_lost": figures["disputes_lost"],
                 # A ratio for display, not money: the one place a float is honest.
-                "dispute_rate": round(figures["disputed"] / settled, 4) if settled else 0.0,
-                "median_first_response_seconds": None,
+                "dispute_rate": figures["dispute_rate"],
+                "median_first_response_seconds": figures["median_first_response_seconds"],
             }
         )
 
@@ -161,7 +163,7 @@ class OrderDetailOutput(OrderOutput):
         ]
 
     def get_dispute(self, order: Order) -> dict | None:
-        return None
+        return order_dispute_summary(order)
 
 
 class OrderListCreateApi(APIView):

@@ -18,15 +18,13 @@ from rest_framework.exceptions import ParseError
 
 from kabao.errors import DomainError
 
-# 100,000 codes of up to 200 characters, with room for JSON's quotes and commas.
-DEFAULT_MAX_UPLOAD_BYTES = 24 * 1024 * 1024
 FILE_SUFFIXES = {"", ".txt", ".csv"}
 TEXT_ENCODING_MESSAGE = "Text uploads must be UTF-8."
 FILE_ENCODING_MESSAGE = "Code files must be UTF-8 text."
 
 
 def max_upload_bytes() -> int:
-    return int(getattr(settings, "KABAO_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES))
+    return int(settings.KABAO_MAX_UPLOAD_BYTES)
 
 
 def too_large() -> DomainError:

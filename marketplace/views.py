@@ -14,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from kabao.errors import DomainError, NotFound, user_message
+from marketplace.hooks import order_dispute_summary
 from marketplace.models import Game, Order, OrderStatus, SimulatedCharge
 from marketplace.payments.simulated import pay_url
 from marketplace.selectors import (
@@ -161,8 +162,8 @@ def simulated_gateway(request: HttpRequest, reference: str) -> HttpResponse:
         return redirect(request.path)
     if is_json:
         return JsonResponse({"reference": charge.reference, "status": charge.status})
-    if order is None:
-        return redirect("marketplace:catalogue")
+    if order is None:  # a merchant's security deposit: back to the deposit page
+        return redirect("merchant:deposit")
     return redirect("marketplace:order", order_id=order.pk)
 
 
@@ -190,6 +191,7 @@ def _order_page(request: HttpRequest, order: Order, codes: list[str] | None = No
                 }
                 for event in order.events.all()
             ],
+            "dispute": order_dispute_summary(order),
             "pay_url": pay_url(order.payment.reference)
             if order.status == OrderStatus.PENDING_PAYMENT
             else None,

@@ -37,6 +37,7 @@ from marketplace.models import Code, CodeStatus, OrderStatus
 from marketplace.services.refunds import replace_codes_locked
 from marketplace.services.transitions import order_lock, order_transition
 from merchants.models import Membership
+from merchants.services import merchant_record_first_response
 
 MAX_MESSAGE = 4000
 
@@ -132,9 +133,12 @@ def dispute_open(
 
 
 def _mark_merchant_answered(dispute: Dispute) -> None:
+    """The shop's first answer stops its clock and feeds its public first-response figure."""
     if dispute.merchant_first_response_at is None:
         dispute.merchant_first_response_at = timezone.now()
         dispute.save(update_fields=["merchant_first_response_at"])
+        seconds = int((dispute.merchant_first_response_at - dispute.opened_at).total_seconds())
+        merchant_record_first_response(merchant=dispute.merchant, seconds=seconds)
 
 
 def dispute_post_message(
@@ -185,6 +189,7 @@ def _replace_locked(*, dispute: Dispute, role: str, actor: User | None) -> None:
     dispute.remedy_objection_due_at = timezone.now() + timedelta(
         seconds=settings.KABAO_DISPUTE_REMEDY_OBJECTION_SECONDS
     )
+    dispute.save(update_fields=["remedy_objection_due_at"])
     _mark_merchant_answered(dispute)
     dispute_set_status(dispute=dispute, to=DisputeStatus.AWAITING_BUYER)
     dispute_record(

@@ -4,15 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('escrow', '0002_database_guarantees'),
+        ("escrow", "0002_database_guarantees"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='account',
-            name='kind',
-            field=models.CharField(choices=[('external', 'external (payment provider, payouts)'), ('platform', 'platform (fees, compensation)'), ('merchant_available', 'merchant available'), ('merchant_deposit', 'merchant security deposit'), ('escrow', 'escrow hold'), ('buyer_credit', 'buyer credit (compensation)')], max_length=24),
+            model_name="account",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("external", "external (payment provider, payouts)"),
+                    ("platform", "platform (fees, compensation)"),
+                    ("merchant_available", "merchant available"),
+                    ("merchant_deposit", "merchant security deposit"),
+                    ("escrow", "escrow hold"),
+                    ("buyer_credit", "buyer credit (compensation)"),
+                ],
+                max_length=24,
+            ),
         ),
     ]

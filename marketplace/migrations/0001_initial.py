@@ -8,197 +8,430 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('escrow', '0001_initial'),
-        ('merchants', '0001_initial'),
+        ("escrow", "0001_initial"),
+        ("merchants", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Game',
+            name="Game",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=80, unique=True, verbose_name='name')),
-                ('slug', models.SlugField(max_length=80, unique=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=80, unique=True, verbose_name="name")),
+                ("slug", models.SlugField(max_length=80, unique=True)),
             ],
         ),
         migrations.CreateModel(
-            name='SimulatedCharge',
+            name="SimulatedCharge",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reference', models.CharField(max_length=100, unique=True)),
-                ('amount', models.BigIntegerField()),
-                ('currency', models.CharField(max_length=3)),
-                ('status', models.CharField(choices=[('requires_payment', 'requires payment'), ('succeeded', 'succeeded'), ('failed', 'failed')], default='requires_payment', max_length=20)),
-                ('refunded_amount', models.BigIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("reference", models.CharField(max_length=100, unique=True)),
+                ("amount", models.BigIntegerField()),
+                ("currency", models.CharField(max_length=3)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("requires_payment", "requires payment"),
+                            ("succeeded", "succeeded"),
+                            ("failed", "failed"),
+                        ],
+                        default="requires_payment",
+                        max_length=20,
+                    ),
+                ),
+                ("refunded_amount", models.BigIntegerField(default=0)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
         migrations.CreateModel(
-            name='Order',
+            name="Order",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('quantity', models.PositiveIntegerField()),
-                ('unit_price', models.BigIntegerField()),
-                ('amount', models.BigIntegerField()),
-                ('currency', models.CharField(max_length=3)),
-                ('status', models.CharField(choices=[('pending_payment', 'awaiting payment'), ('paid', 'paid, delivering'), ('delivered', 'delivered'), ('completed', 'completed'), ('disputed', 'disputed'), ('refunded', 'refunded'), ('partially_refunded', 'partially refunded'), ('cancelled', 'cancelled')], default='pending_payment', max_length=20)),
-                ('idempotency_key', models.CharField(blank=True, max_length=100, null=True)),
-                ('auto_confirm_seconds', models.PositiveIntegerField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField()),
-                ('paid_at', models.DateTimeField(blank=True, null=True)),
-                ('delivery_due_at', models.DateTimeField(blank=True, null=True)),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
-                ('auto_confirm_at', models.DateTimeField(blank=True, null=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('codes_revealed_at', models.DateTimeField(blank=True, null=True)),
-                ('buyer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders', to=settings.AUTH_USER_MODEL)),
-                ('hold', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='escrow.hold')),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='merchants.merchant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("quantity", models.PositiveIntegerField()),
+                ("unit_price", models.BigIntegerField()),
+                ("amount", models.BigIntegerField()),
+                ("currency", models.CharField(max_length=3)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending_payment", "awaiting payment"),
+                            ("paid", "paid, delivering"),
+                            ("delivered", "delivered"),
+                            ("completed", "completed"),
+                            ("disputed", "disputed"),
+                            ("refunded", "refunded"),
+                            ("partially_refunded", "partially refunded"),
+                            ("cancelled", "cancelled"),
+                        ],
+                        default="pending_payment",
+                        max_length=20,
+                    ),
+                ),
+                ("idempotency_key", models.CharField(blank=True, max_length=100, null=True)),
+                ("auto_confirm_seconds", models.PositiveIntegerField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("expires_at", models.DateTimeField()),
+                ("paid_at", models.DateTimeField(blank=True, null=True)),
+                ("delivery_due_at", models.DateTimeField(blank=True, null=True)),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
+                ("auto_confirm_at", models.DateTimeField(blank=True, null=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("codes_revealed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "buyer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="orders",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "hold",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="escrow.hold",
+                    ),
+                ),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="orders",
+                        to="merchants.merchant",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='OrderEvent',
+            name="OrderEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event', models.CharField(max_length=40)),
-                ('from_status', models.CharField(blank=True, max_length=20)),
-                ('to_status', models.CharField(blank=True, max_length=20)),
-                ('note', models.CharField(blank=True, max_length=200)),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('order', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='marketplace.order')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("event", models.CharField(max_length=40)),
+                ("from_status", models.CharField(blank=True, max_length=20)),
+                ("to_status", models.CharField(blank=True, max_length=20)),
+                ("note", models.CharField(blank=True, max_length=200)),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "order",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="marketplace.order",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'id'],
+                "ordering": ["at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Payment',
+            name="Payment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider', models.CharField(max_length=20)),
-                ('reference', models.CharField(max_length=100, unique=True)),
-                ('status', models.CharField(choices=[('created', 'created'), ('succeeded', 'succeeded'), ('failed', 'failed'), ('refunded', 'refunded'), ('partially_refunded', 'partially refunded')], default='created', max_length=20)),
-                ('amount', models.BigIntegerField()),
-                ('currency', models.CharField(max_length=3)),
-                ('refunded_amount', models.BigIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('captured_at', models.DateTimeField(blank=True, null=True)),
-                ('order', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='payment', to='marketplace.order')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("provider", models.CharField(max_length=20)),
+                ("reference", models.CharField(max_length=100, unique=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("created", "created"),
+                            ("succeeded", "succeeded"),
+                            ("failed", "failed"),
+                            ("refunded", "refunded"),
+                            ("partially_refunded", "partially refunded"),
+                        ],
+                        default="created",
+                        max_length=20,
+                    ),
+                ),
+                ("amount", models.BigIntegerField()),
+                ("currency", models.CharField(max_length=3)),
+                ("refunded_amount", models.BigIntegerField(default=0)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("captured_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "order",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="payment",
+                        to="marketplace.order",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Product',
+            name="Product",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=120, verbose_name='title')),
-                ('description', models.TextField(blank=True, verbose_name='description')),
-                ('price', models.BigIntegerField(verbose_name='price (minor units)')),
-                ('currency', models.CharField(max_length=3)),
-                ('face_value', models.CharField(blank=True, max_length=40, verbose_name='face value')),
-                ('region', models.CharField(blank=True, max_length=40, verbose_name='region')),
-                ('code_pattern', models.CharField(blank=True, max_length=200, verbose_name='code pattern (regular expression)')),
-                ('auto_confirm_seconds', models.PositiveIntegerField(blank=True, null=True)),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('game', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='products', to='marketplace.game')),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='products', to='merchants.merchant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=120, verbose_name="title")),
+                ("description", models.TextField(blank=True, verbose_name="description")),
+                ("price", models.BigIntegerField(verbose_name="price (minor units)")),
+                ("currency", models.CharField(max_length=3)),
+                ("face_value", models.CharField(blank=True, max_length=40, verbose_name="face value")),
+                ("region", models.CharField(blank=True, max_length=40, verbose_name="region")),
+                (
+                    "code_pattern",
+                    models.CharField(
+                        blank=True, max_length=200, verbose_name="code pattern (regular expression)"
+                    ),
+                ),
+                ("auto_confirm_seconds", models.PositiveIntegerField(blank=True, null=True)),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "game",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="products",
+                        to="marketplace.game",
+                    ),
+                ),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="products",
+                        to="merchants.merchant",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='order',
-            name='product',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='marketplace.product'),
+            model_name="order",
+            name="product",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="orders", to="marketplace.product"
+            ),
         ),
         migrations.CreateModel(
-            name='Code',
+            name="Code",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('ciphertext', models.BinaryField()),
-                ('fingerprint', models.CharField(max_length=64, unique=True)),
-                ('masked', models.CharField(max_length=20)),
-                ('status', models.CharField(choices=[('available', 'available'), ('reserved', 'reserved'), ('sold', 'sold'), ('void', 'void')], default='available', max_length=10)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('sold_at', models.DateTimeField(blank=True, null=True)),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='merchants.merchant')),
-                ('order', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='codes', to='marketplace.order')),
-                ('product', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='codes', to='marketplace.product')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("ciphertext", models.BinaryField()),
+                ("fingerprint", models.CharField(max_length=64, unique=True)),
+                ("masked", models.CharField(max_length=20)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("available", "available"),
+                            ("reserved", "reserved"),
+                            ("sold", "sold"),
+                            ("void", "void"),
+                        ],
+                        default="available",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("sold_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="merchants.merchant"
+                    ),
+                ),
+                (
+                    "order",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="codes",
+                        to="marketplace.order",
+                    ),
+                ),
+                (
+                    "product",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="codes",
+                        to="marketplace.product",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='SimulatedRefund',
+            name="SimulatedRefund",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('idempotency_key', models.CharField(max_length=120, unique=True)),
-                ('amount', models.BigIntegerField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('charge', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='refunds', to='marketplace.simulatedcharge')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("idempotency_key", models.CharField(max_length=120, unique=True)),
+                ("amount", models.BigIntegerField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "charge",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="refunds",
+                        to="marketplace.simulatedcharge",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='WebhookEvent',
+            name="WebhookEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider', models.CharField(max_length=20)),
-                ('event_id', models.CharField(max_length=100)),
-                ('event_type', models.CharField(max_length=60)),
-                ('payload', models.JSONField()),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("provider", models.CharField(max_length=20)),
+                ("event_id", models.CharField(max_length=100)),
+                ("event_type", models.CharField(max_length=60)),
+                ("payload", models.JSONField()),
+                ("received_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('provider', 'event_id'), name='marketplace_webhook_once')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("provider", "event_id"), name="marketplace_webhook_once")
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='product',
-            constraint=models.CheckConstraint(condition=models.Q(('price__gt', 0)), name='marketplace_product_price_positive'),
+            model_name="product",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("price__gt", 0)), name="marketplace_product_price_positive"
+            ),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(condition=models.Q(('status', 'pending_payment')), fields=['expires_at'], name='mkt_order_unpaid_idx'),
+            model_name="order",
+            index=models.Index(
+                condition=models.Q(("status", "pending_payment")),
+                fields=["expires_at"],
+                name="mkt_order_unpaid_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(condition=models.Q(('status', 'paid')), fields=['delivery_due_at'], name='mkt_order_undelivered_idx'),
+            model_name="order",
+            index=models.Index(
+                condition=models.Q(("status", "paid")),
+                fields=["delivery_due_at"],
+                name="mkt_order_undelivered_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(condition=models.Q(('status', 'delivered')), fields=['auto_confirm_at'], name='mkt_order_autoconfirm_idx'),
+            model_name="order",
+            index=models.Index(
+                condition=models.Q(("status", "delivered")),
+                fields=["auto_confirm_at"],
+                name="mkt_order_autoconfirm_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['buyer', '-created_at'], name='mkt_order_buyer_idx'),
+            model_name="order",
+            index=models.Index(fields=["buyer", "-created_at"], name="mkt_order_buyer_idx"),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['merchant', '-created_at'], name='mkt_order_merchant_idx'),
+            model_name="order",
+            index=models.Index(fields=["merchant", "-created_at"], name="mkt_order_merchant_idx"),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.UniqueConstraint(fields=('buyer', 'idempotency_key'), name='marketplace_order_idempotency'),
+            model_name="order",
+            constraint=models.UniqueConstraint(
+                fields=("buyer", "idempotency_key"), name="marketplace_order_idempotency"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity__gte', 1)), name='marketplace_order_quantity_positive'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity__gte", 1)), name="marketplace_order_quantity_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('amount', django.db.models.expressions.CombinedExpression(models.F('unit_price'), '*', models.F('quantity')))), name='marketplace_order_amount_is_price_times_quantity'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "amount",
+                        django.db.models.expressions.CombinedExpression(
+                            models.F("unit_price"), "*", models.F("quantity")
+                        ),
+                    )
+                ),
+                name="marketplace_order_amount_is_price_times_quantity",
+            ),
         ),
         migrations.AddIndex(
-            model_name='code',
-            index=models.Index(condition=models.Q(('status', 'available')), fields=['product', 'id'], name='marketplace_code_stock_idx'),
+            model_name="code",
+            index=models.Index(
+                condition=models.Q(("status", "available")),
+                fields=["product", "id"],
+                name="marketplace_code_stock_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='code',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('order__isnull', True), ('status__in', ['available', 'void'])), models.Q(('order__isnull', False), ('status__in', ['reserved', 'sold'])), _connector='OR'), name='marketplace_code_order_matches_status'),
+            model_name="code",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("order__isnull", True), ("status__in", ["available", "void"])),
+                    models.Q(("order__isnull", False), ("status__in", ["reserved", "sold"])),
+                    _connector="OR",
+                ),
+                name="marketplace_code_order_matches_status",
+            ),
         ),
     ]

@@ -4,20 +4,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('marketplace', '0001_initial'),
+        ("marketplace", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='code',
-            name='replaced_at',
+            model_name="code",
+            name="replaced_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='product',
-            name='auto_replace_invalid',
-            field=models.BooleanField(default=False, verbose_name='replace a code reported invalid automatically'),
+            model_name="product",
+            name="auto_replace_invalid",
+            field=models.BooleanField(
+                default=False, verbose_name="replace a code reported invalid automatically"
+            ),
         ),
     ]

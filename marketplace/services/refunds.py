@@ -14,7 +14,11 @@ from kabao.errors import Conflict, DomainError
 from marketplace.models import Code, CodeStatus, Order, OrderStatus, Payment, PaymentStatus
 from marketplace.payments import get_provider
 from marketplace.services.transitions import order_transition
-from merchants.services import merchant_available_account, merchant_deposit_account
+from merchants.services import (
+    merchant_available_account,
+    merchant_deposit_account,
+    merchant_deposit_topup_notify,
+)
 
 
 def platform_guarantee_account(currency: str) -> Account:
@@ -46,6 +50,8 @@ def _refund_from_merchant(*, order: Order, amount: int, key: str, clearing: Acco
         if part:
             lines.append((account, -part))
     posting_create(idempotency_key=key, kind="after_sale_refund", reference=order.hold_reference, lines=lines)
+    if from_deposit:
+        merchant_deposit_topup_notify(merchant=order.merchant)
 
 
 def refund_locked_order(

@@ -17,6 +17,7 @@ from kabao.sweeps import sweep_due
 from marketplace.models import Code, CodeStatus, Order, OrderStatus, Payment
 from marketplace.payments import get_provider
 from marketplace.services.orders import complete_locked_order, payment_captured
+from marketplace.services.payments import deposit_payments_reconcile
 from marketplace.services.refunds import refund_locked_order
 from marketplace.services.transitions import order_transition
 
@@ -98,7 +99,7 @@ def sweep_auto_confirm(*, now: datetime | None = None) -> int:
 def sweep_deadlines(*, now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     return {
-        "reconciled": sweep_reconcile_unpaid(now=now),
+        "reconciled": sweep_reconcile_unpaid(now=now) + deposit_payments_reconcile(now=now),
         "expired": sweep_expire_unpaid(now=now),
         "refunded_undelivered": sweep_refund_undelivered(now=now),
         "auto_confirmed": sweep_auto_confirm(now=now),

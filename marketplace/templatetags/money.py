@@ -14,3 +14,15 @@ def money(amount: int | None, currency: str = "CNY") -> str:
     major, minor = divmod(abs(int(amount)), 100)
     symbol = SYMBOLS.get(currency, f"{currency} ")
     return f"{sign}{symbol}{major:,}.{minor:02d}"
+
+
+@register.filter
+def duration_words(seconds: int | None) -> str:
+    """A response time for people: 95 -> "1 min", 7300 -> "2 h"."""
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"

@@ -255,6 +255,7 @@ def test_anyone_sees_an_active_shops_trust_figures(api, merchant, buyer, stocked
         "currency": "CNY",
         "deposit": 100000,
         "completed_orders": 1,
+        "disputes_lost": 0,
         "dispute_rate": 0.0,
         "median_first_response_seconds": None,
     }

@@ -1,3 +1,5 @@
+from zoneinfo import ZoneInfo
+
 import pytest
 from django.test import Client
 
@@ -30,7 +32,8 @@ def test_the_buyer_opens_a_dispute_from_the_order_page(client_for, buyer, delive
     assert response.status_code == 302 and response["Location"] == f"/disputes/{dispute.pk}/"
     page = client.get(f"/disputes/{dispute.pk}/")
     assert "The shop must answer within" in page.text
-    assert f'data-countdown="{dispute.merchant_response_due_at.isoformat()}"' in page.text
+    shown = dispute.merchant_response_due_at.astimezone(ZoneInfo("Asia/Shanghai")).isoformat()
+    assert f'data-countdown="{shown}"' in page.text
     assert "Already used" in page.text
 
 

@@ -20,6 +20,7 @@ from marketplace.services.orders import order_create
 from marketplace.services.payments import simulated_gateway_pay
 from tests.factories import MerchantFactory, ProductFactory, UserFactory, stock
 
+DEPOSIT = 100_000  # the factory shop's security deposit, paid in through the provider
 ROOT = Path(__file__).resolve().parents[2]
 SHORT_TIMERS = {
     "KABAO_DISPUTE_MERCHANT_RESPONSE_SECONDS": "3",
@@ -46,7 +47,7 @@ def worker_and_beat(transactional_db, settings, tmp_path):
         "CELERY_TASK_ALWAYS_EAGER": "0",
     }
     with app.connection_for_write() as broker:
-        broker.default_channel.queue_purge("celery")  # type: ignore[attr-defined]
+        broker.default_channel.queue_purge("celery")
     celery = [sys.executable, "-m", "celery", "-A", "kabao"]
     processes = [
         subprocess.Popen(
@@ -76,7 +77,7 @@ def worker_and_beat(transactional_db, settings, tmp_path):
                 process.kill()
 
 
-def _wait(dispute_id: int, predicate, timeout: float) -> float:  # type: ignore[no-untyped-def]
+def _wait(dispute_id: int, predicate, timeout: float) -> float:
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         if predicate(Dispute.objects.get(pk=dispute_id)):
@@ -101,7 +102,7 @@ def test_an_unanswered_dispute_escalates_and_refunds_by_itself(worker_and_beat, 
     dispute.refresh_from_db()
     assert dispute.resolution == Resolution.REFUND and dispute.refunded_amount == order.amount
     assert dispute.compensation_amount == order.amount // 10
-    assert account_balance("provider:simulated:CNY") == 0
+    assert account_balance("provider:simulated:CNY") == -DEPOSIT
     assert account_balance(f"buyer:{buyer.pk}:credit:CNY") == order.amount // 10
     ledger_verify()
     # Deadlines 3 s, +3 s, 10 s after opening; beat sweeps every second.

@@ -22,6 +22,8 @@ from marketplace.models import Code, CodeStatus, OrderStatus
 from marketplace.services.orders import order_codes, order_confirm
 from tests.factories import StaffFactory, UserFactory
 
+# Every factory shop has paid the minimum security deposit in through the simulated provider.
+DEPOSIT = 100_000
 pytestmark = pytest.mark.django_db
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
@@ -91,10 +93,22 @@ def test_attachments_are_checked_by_content(delivered_order, buyer, settings):
     ) == ["image/png", "text/plain"]
 
 
-def test_the_merchant_answer_stops_its_clock(open_dispute, merchant_owner):
+def test_the_merchant_answer_stops_its_clock_and_feeds_the_shop_figures(
+    open_dispute, merchant_owner, merchant
+):
+    from django.utils import timezone
+
+    from disputes.models import Dispute as DisputeModel
+    from marketplace.selectors import merchant_trust_figures
+
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    DisputeModel.objects.filter(pk=open_dispute.pk).update(opened_at=an_hour_ago)
+    open_dispute.refresh_from_db()
     dispute = dispute_post_message(dispute=open_dispute, actor=merchant_owner, message="Checking")
+    dispute_post_message(dispute=open_dispute, actor=merchant_owner, message="Still checking")
     assert dispute.merchant_first_response_at is not None
     assert dispute.status == DisputeStatus.AWAITING_BUYER
+    assert merchant_trust_figures(merchant)["median_first_response_seconds"] in (3600, 3601)
 
 
 def test_strangers_cannot_read_or_write(open_dispute):
@@ -143,7 +157,7 @@ def test_the_merchant_may_refund_in_full_at_once(open_dispute, merchant_owner, d
     delivered_order.refresh_from_db()
     assert delivered_order.status == OrderStatus.REFUNDED
     assert delivered_order.hold.status == HoldStatus.REFUNDED
-    assert account_balance("provider:simulated:CNY") == 0
+    assert account_balance("provider:simulated:CNY") == -DEPOSIT
     ledger_verify()
 
 
@@ -151,14 +165,14 @@ def test_a_partial_refund_waits_for_the_buyer(open_dispute, merchant_owner, buye
     with pytest.raises(DomainError):
         dispute_offer(dispute=open_dispute, actor=merchant_owner, kind="partial_refund", amount=1999)
     dispute_offer(dispute=open_dispute, actor=merchant_owner, kind="partial_refund", amount=500)
-    assert account_balance("provider:simulated:CNY") == -1999  # nothing moved yet
+    assert account_balance("provider:simulated:CNY") == -1999 - DEPOSIT  # nothing moved yet
     dispute = dispute_answer_offer(dispute=open_dispute, actor=buyer, accept=True)
     assert dispute.resolution == Resolution.PARTIAL_REFUND and dispute.refunded_amount == 500
     delivered_order.refresh_from_db()
     assert delivered_order.status == OrderStatus.PARTIALLY_REFUNDED
     # 1499 to the merchant minus 5 % (74): 1425; the buyer's 500 back to the provider
     assert account_balance(f"merchant:{merchant.pk}:available:CNY") == 1425
-    assert account_balance("provider:simulated:CNY") == -1499
+    assert account_balance("provider:simulated:CNY") == -1499 - DEPOSIT
     ledger_verify()
 
 
@@ -185,11 +199,35 @@ def test_an_after_sale_claim_takes_the_money_back_from_the_merchant(
     assert account_balance(f"merchant:{merchant.pk}:available:CNY") == 1900
     dispute = dispute_open(order_id=delivered_order.pk, buyer=buyer, reason="invalid_code", message="used")
     assert dispute.is_after_sale
-    dispute_resolve(dispute=dispute, actor=StaffFactory(), outcome="refund")
-    # the merchant's 1900 and 99 from the platform's guarantee (no deposit yet) go back to the buyer
+    with django_capture_on_commit_callbacks(execute=True):
+        dispute_resolve(dispute=dispute, actor=StaffFactory(), outcome="refund")
+    # the merchant's 1900, then 99 from its security deposit (先行赔付), go back to the buyer
     assert account_balance(f"merchant:{merchant.pk}:available:CNY") == 0
-    assert account_balance("platform:guarantee:CNY") == -99
-    assert account_balance("provider:simulated:CNY") == 0
+    assert account_balance(f"merchant:{merchant.pk}:deposit:CNY") == DEPOSIT - 99
+    assert account_balance("platform:guarantee:CNY") == 0
+    assert any("保证金" in message.subject for message in mail.outbox)  # asked to top up
+    assert account_balance("provider:simulated:CNY") == -DEPOSIT
+    ledger_verify()
+
+
+def test_the_platform_guarantee_pays_what_a_shop_cannot(buyer, settings, pay):
+    from marketplace.services.orders import order_create
+    from tests.factories import MerchantFactory, ProductFactory, stock
+
+    settings.KABAO_MIN_MERCHANT_DEPOSIT = 50
+    shop = MerchantFactory(deposit=50)
+    product = ProductFactory(merchant=shop)
+    stock(product, 1)
+    order = pay(order_create(buyer=buyer, product_id=product.pk, quantity=1))
+    order_confirm(order=order, actor=buyer)
+    dispute = dispute_open(order_id=order.pk, buyer=buyer, reason="invalid_code", message="used")
+
+    dispute_resolve(dispute=dispute, actor=StaffFactory(), outcome="refund")
+
+    # 1900 from available, the whole deposit of 50, and the last 49 from the platform's guarantee
+    assert account_balance(f"merchant:{shop.pk}:available:CNY") == 0
+    assert account_balance(f"merchant:{shop.pk}:deposit:CNY") == 0
+    assert account_balance("platform:guarantee:CNY") == -49
     ledger_verify()
 
 

@@ -27,6 +27,8 @@ from marketplace.services.payments import simulated_gateway_pay
 from tests.factories import MerchantFactory, ProductFactory, StaffFactory, UserFactory, stock
 
 SECOND = timedelta(seconds=1)
+# Every factory shop has paid the minimum security deposit in through the simulated provider.
+DEPOSIT = 100_000
 pytestmark = pytest.mark.django_db
 
 
@@ -152,6 +154,6 @@ def test_two_sweeps_and_a_buyer_escalation_racing_give_one_outcome(django_captur
     assert sum(swept) == 30
     assert Dispute.objects.filter(status=DisputeStatus.RESOLVED, resolution=Resolution.REFUND).count() == 30
     assert DisputeEvent.objects.filter(kind=EventKind.RESOLVED).count() == 30
-    assert account_balance("provider:simulated:CNY") == 0
+    assert account_balance("provider:simulated:CNY") == -DEPOSIT
     assert account_balance("platform:compensation:CNY") == -30 * 199
     ledger_verify()

@@ -118,7 +118,11 @@ def test_the_database_refuses_to_edit_or_delete_ledger_rows(statement):
     world, alice, _bob = _accounts()
     with transaction.atomic():
         posting_create(idempotency_key="p", kind="test", lines=[(world, -500), (alice, 500)])
-    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+    with (
+        pytest.raises(IntegrityError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
         cursor.execute(statement)
     assert sorted(Entry.objects.values_list("amount", flat=True)) == [-500, 500]
 
