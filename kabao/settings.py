@@ -14,7 +14,10 @@ VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 
-DEBUG = env.bool("DEBUG", default=False)
+# Without DATABASE_URL this is the embedded run (SQLite) on a developer's machine: DEBUG defaults
+# on there, so `python manage.py …` works on a fresh checkout. Any real deployment sets
+# DATABASE_URL, and then DEBUG is off unless asked for.
+DEBUG = env.bool("DEBUG", default=not env.str("DATABASE_URL", default=""))
 
 
 def _secret(name: str, dev_value: str) -> str:
