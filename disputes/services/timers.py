@@ -13,9 +13,9 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from disputes.models import ActorRole, Dispute, DisputeLevel, DisputeStatus, EventKind, Resolution
-from disputes.services.lifecycle import resolve_locked_by_timer
 from disputes.services.money import compensation_for
 from disputes.services.notifications import notify
+from disputes.services.resolution import resolve_locked_by_timer
 from disputes.services.transitions import (
     dispute_escalate_locked,
     dispute_raise_to_senior_locked,
