@@ -105,10 +105,11 @@ def test_an_unanswered_dispute_escalates_and_refunds_by_itself(worker_and_beat, 
     assert account_balance("provider:simulated:CNY") == -DEPOSIT
     assert account_balance(f"buyer:{buyer.pk}:credit:CNY") == order.amount // 10
     ledger_verify()
-    # Deadlines 3 s, +3 s, 10 s after opening; beat sweeps every second.
-    assert 3 <= escalated - opened < 8
-    assert 6 <= senior - opened < 13
-    assert 10 <= refunded - opened < 17
+    # Deadlines 3 s, +3 s, 10 s after opening; beat sweeps every second. Never early; the upper
+    # bounds leave room for a loaded CI machine (the printed figures are the measurement).
+    assert 3 <= escalated - opened < 15
+    assert 6 <= senior - opened < 20
+    assert 10 <= refunded - opened < 25
     with capsys.disabled():
         print(
             f"\n  dispute timers observed: escalated {escalated - opened:.1f} s (deadline 3), "
