@@ -43,6 +43,7 @@ def order_dispute_summary(order: Order) -> dict | None:
     return {
         "id": dispute.pk,
         "status": dispute.status,
+        "status_label": dispute.get_status_display(),
         "level": dispute.level,
         "url": reverse("disputes:detail", kwargs={"dispute_id": dispute.pk}),
     }

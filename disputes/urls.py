@@ -11,5 +11,7 @@ urlpatterns = [
     path(
         "disputes/<int:dispute_id>/files/<int:attachment_id>/", views.attachment_download, name="attachment"
     ),
+    path("orders/<int:order_id>/evidence.json", views.order_evidence_download, name="evidence-json"),
+    path("orders/<int:order_id>/evidence/", views.order_evidence_page, name="evidence"),
     path("staff/disputes/", views.arbitration_queue, name="queue"),
 ]

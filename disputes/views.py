@@ -1,13 +1,17 @@
 """Browser pages for disputes: the buyer's complaint, the shop's inbox and the arbitration console."""
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import User
+from disputes.evidence import order_evidence_file
 from disputes.models import ActorRole, Attachment, DisputeLevel, DisputeReason, DisputeStatus, OfferKind
 from disputes.selectors import (
     deadline_payload,
@@ -29,6 +33,7 @@ from disputes.services.lifecycle import (
 from disputes.services.transitions import next_deadline
 from kabao.errors import DomainError, NotFound, user_message
 from marketplace.selectors import order_visible_to
+from marketplace.views import EVENT_LABELS, EVENT_NOTES
 
 
 def _user(request: HttpRequest) -> User:
@@ -97,6 +102,17 @@ def dispute_detail(request: HttpRequest, dispute_id: int) -> HttpResponse:
     return render(request, "disputes/detail.html", context)
 
 
+# What the page says after each action: the next step, not just "done".
+ACT_MESSAGES = {
+    "message": gettext_lazy("Your message was sent."),
+    "escalate": gettext_lazy("The platform will decide; you can follow it here."),
+    "accept": gettext_lazy("Thank you: your answer was recorded."),
+    "reject": gettext_lazy("Your answer was recorded: the shop must propose something else."),
+    "offer": gettext_lazy("Your offer was sent to the buyer."),
+    "resolve": gettext_lazy("Decision recorded; both sides were told."),
+}
+
+
 def _int_or_none(value: str | None) -> int | None:
     try:
         return int(value) if value not in (None, "") else None
@@ -142,7 +158,7 @@ def dispute_act(request: HttpRequest, dispute_id: int) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, user_message(exc))
     else:
-        messages.success(request, _("Done."))
+        messages.success(request, ACT_MESSAGES.get(action, _("Done.")))
     return redirect("disputes:detail", dispute_id=dispute.pk)
 
 
@@ -183,3 +199,26 @@ def arbitration_queue(request: HttpRequest) -> HttpResponse:
             "reasons": DisputeReason.choices,
         },
     )
+
+
+@login_required
+def order_evidence_download(request: HttpRequest, order_id: int) -> HttpResponse:
+    """The order's evidence as a JSON file to keep; `manage.py verify_evidence` checks it."""
+    evidence = order_evidence_file(order_visible_to(_user(request), order_id))
+    response = HttpResponse(
+        json.dumps(evidence, ensure_ascii=False, indent=2), content_type="application/json; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="kabao-order-{order_id}-evidence.json"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+def order_evidence_page(request: HttpRequest, order_id: int) -> HttpResponse:
+    """The same evidence as a page to print (or save as PDF)."""
+    order = order_visible_to(_user(request), order_id)
+    evidence = order_evidence_file(order)
+    for event in evidence["order"]["events"]:  # words on the page; the file keeps machine names
+        event["label"] = EVENT_LABELS.get(event["event"], event["event"])
+        event["note_label"] = EVENT_NOTES.get(event["note"], event["note"])
+    return render(request, "disputes/evidence.html", {"order": order, "evidence": evidence})

@@ -175,9 +175,11 @@ def order_list(request: HttpRequest) -> HttpResponse:
 
 def _order_page(request: HttpRequest, order: Order, codes: list[str] | None = None) -> HttpResponse:
     is_waiting = order.status in (OrderStatus.PENDING_PAYMENT, OrderStatus.PAID)
+    # The page polls itself for `?live=1` while it waits for payment or delivery: the live part only.
+    template = "marketplace/_order_live.html" if request.GET.get("live") else "marketplace/order.html"
     return render(
         request,
-        "marketplace/order.html",
+        template,
         {
             "order": order,
             "codes": codes,
