@@ -4,6 +4,7 @@ The embedded run (DEBUG on, no DATABASE_URL, no REDIS_URL) uses SQLite and a fil
 Production secrets are required when DEBUG is off: a missing one is ImproperlyConfigured.
 """
 
+import secrets
 from pathlib import Path
 
 import environ
@@ -145,10 +146,35 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 if PAYMENT_PROVIDER not in ("simulated", "stripe"):
     raise ImproperlyConfigured("PAYMENT_PROVIDER must be 'simulated' or 'stripe'")
 if PAYMENT_PROVIDER == "stripe":
-    raise ImproperlyConfigured("PAYMENT_PROVIDER=stripe is not available yet (issue 5)")
-KABAO_SIMULATED_WEBHOOK_SECRET = _secret(
-    "KABAO_SIMULATED_WEBHOOK_SECRET", "dev-only-simulated-webhook-secret"
-)
+    _missing = [
+        name
+        for name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
+        if not env.str(name, default="")
+    ]
+    if _missing:
+        raise ImproperlyConfigured(f"PAYMENT_PROVIDER=stripe needs {', '.join(_missing)}")
+# The simulated gateway takes any buyer's word that they paid: never by accident where DEBUG is off.
+KABAO_ALLOW_SIMULATED_PAYMENTS = env.bool("KABAO_ALLOW_SIMULATED_PAYMENTS", default=False)
+if PAYMENT_PROVIDER == "simulated" and not DEBUG and not KABAO_ALLOW_SIMULATED_PAYMENTS:
+    raise ImproperlyConfigured(
+        "PAYMENT_PROVIDER=simulated is refused when DEBUG is off; use stripe, or set "
+        "KABAO_ALLOW_SIMULATED_PAYMENTS=1 for a demo or test deployment"
+    )
+KABAO_SIMULATED_WEBHOOK_SECRET = env.str("KABAO_SIMULATED_WEBHOOK_SECRET", default="")
+if not KABAO_SIMULATED_WEBHOOK_SECRET:
+    if PAYMENT_PROVIDER == "simulated" and not DEBUG:
+        raise ImproperlyConfigured("KABAO_SIMULATED_WEBHOOK_SECRET must be set when DEBUG is off")
+    # Under Stripe a random secret: no simulated webhook can then be signed by anyone.
+    KABAO_SIMULATED_WEBHOOK_SECRET = "dev-only-simulated-webhook-secret" if DEBUG else secrets.token_hex(32)
+KABAO_STRIPE_API_BASE = env.str("KABAO_STRIPE_API_BASE", default="https://api.stripe.com")
+KABAO_STRIPE_TIMEOUT_SECONDS = env.float("KABAO_STRIPE_TIMEOUT_SECONDS", default=30.0)
+KABAO_STRIPE_MAX_NETWORK_RETRIES = env.int("KABAO_STRIPE_MAX_NETWORK_RETRIES", default=2)
+KABAO_STRIPE_IDEMPOTENCY_PREFIX = env.str("KABAO_STRIPE_IDEMPOTENCY_PREFIX", default="kabao")
+# Currencies (lowercase) in which the account may present Alipay and WeChat Pay; never CNY by default.
+KABAO_STRIPE_WALLET_CURRENCIES = [
+    currency.lower()
+    for currency in env.list("KABAO_STRIPE_WALLET_CURRENCIES", default=["hkd", "usd", "eur", "gbp", "sgd"])
+]
 
 KABAO_CODE_KEYS = env.list("KABAO_CODE_KEYS", default=[])
 if not KABAO_CODE_KEYS:

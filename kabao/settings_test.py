@@ -9,6 +9,13 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("KABAO_CODE_KEYS", "dGVzdC1rZXktbmV3ZXN0LTAwMDAwMDAwMDAwMDAwMDA=")
 os.environ.setdefault("KABAO_CODE_HASH_KEY", "test-fingerprint-key")
 os.environ.setdefault("KABAO_SIMULATED_WEBHOOK_SECRET", "test-webhook-secret")
+# DEBUG is off here, as in production; the suite runs on the simulated gateway, so it says so.
+os.environ.setdefault("KABAO_ALLOW_SIMULATED_PAYMENTS", "1")
+# Stripe tests point the library at a local fake (tests/payments/fake_stripe.py); never the network.
+os.environ.setdefault("STRIPE_SECRET_KEY", "sk_test_offline")
+os.environ.setdefault("STRIPE_PUBLISHABLE_KEY", "pk_test_offline")
+os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_test_offline")
+os.environ.setdefault("KABAO_STRIPE_API_BASE", "http://127.0.0.1:9")
 
 from kabao.settings import *  # noqa: F403
 

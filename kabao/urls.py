@@ -7,6 +7,7 @@ from disputes.urls_api import urlpatterns as disputes_api_urls
 from kabao.health import healthz
 from marketplace import api as marketplace_api
 from marketplace.merchant_urls_api import urlpatterns as merchant_api_urls
+from marketplace.stripe_views import stripe_pay
 from marketplace.views import simulated_gateway
 
 api_v1 = [
@@ -25,6 +26,7 @@ api_v1 = [
         marketplace_api.SimulatedWebhookApi.as_view(),
         name="webhook-simulated",
     ),
+    path("payments/webhooks/stripe/", marketplace_api.StripeWebhookApi.as_view(), name="webhook-stripe"),
 ]
 
 urlpatterns = [
@@ -37,6 +39,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("", include("marketplace.merchant_urls")),  # /merchant/… and /staff/… pages
     path("pay/simulated/<str:reference>/", simulated_gateway, name="simulated-gateway"),
+    path("pay/stripe/<str:reference>/", stripe_pay, name="stripe-pay"),
     path("", include("disputes.urls")),
     path("", include("marketplace.urls")),
 ]

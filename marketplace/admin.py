@@ -4,7 +4,16 @@ codes show only their masked form."""
 from django.contrib import admin
 
 from kabao.admin_mixins import ReadOnlyAdminMixin
-from marketplace.models import Code, Game, Order, OrderEvent, Payment, Product, WebhookEvent
+from marketplace.models import (
+    Chargeback,
+    Code,
+    Game,
+    Order,
+    OrderEvent,
+    Payment,
+    Product,
+    WebhookEvent,
+)
 
 
 @admin.register(Game)
@@ -52,3 +61,10 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("event_id", "provider", "event_type", "received_at", "processed_at")
     list_filter = ("provider", "event_type")
+
+
+@admin.register(Chargeback)
+class ChargebackAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("provider_dispute_id", "payment", "status", "amount", "currency", "reason", "opened_at")
+    list_filter = ("status",)
+    search_fields = ("provider_dispute_id", "payment__reference")

@@ -136,10 +136,10 @@ class OrderOutput(serializers.Serializer):
     payment = serializers.SerializerMethodField()
 
     def get_payment(self, order: Order) -> dict:
-        from marketplace.payments.simulated import pay_url
+        from marketplace.payments import pay_url
 
         payment = order.payment
-        url = pay_url(payment.reference) if payment.provider == "simulated" else None
+        url = pay_url(payment.reference) if payment.provider in ("simulated", "stripe") else None
         return {"provider": payment.provider, "status": payment.status, "pay_url": url}
 
 
@@ -238,4 +238,16 @@ class SimulatedWebhookApi(APIView):
         _event, is_new = webhook_receive(
             provider_name="simulated", body=request.body, headers=request.headers
         )
+        return Response({"received": True, "duplicate": not is_new})
+
+
+class StripeWebhookApi(APIView):
+    """Stripe's events: verified with the library's own check, stored once, acted on by a task."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request: Request) -> Response:
+        _event, is_new = webhook_receive(provider_name="stripe", body=request.body, headers=request.headers)
         return Response({"received": True, "duplicate": not is_new})

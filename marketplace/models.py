@@ -277,3 +277,29 @@ class SimulatedRefund(models.Model):
 
     def __str__(self) -> str:
         return f"{self.charge_id} refund {self.amount}"
+
+
+class ChargebackStatus(models.TextChoices):
+    OPEN = "open", _("open at the bank")
+    WON = "won", _("won")
+    LOST = "lost", _("lost")
+    CLOSED = "closed", _("closed")
+
+
+class Chargeback(models.Model):
+    """A payer's bank disputing a payment (provider-side), one row per provider dispute id.
+
+    Opening one freezes the order's escrow hold; staff see it here and as a platform-level dispute
+    (the disputes app listens for `marketplace.signals.chargeback_opened`)."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="chargebacks")
+    provider_dispute_id = models.CharField(max_length=100, unique=True)
+    status = models.CharField(max_length=10, choices=ChargebackStatus.choices, default=ChargebackStatus.OPEN)
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=60, blank=True)
+    opened_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"chargeback {self.provider_dispute_id} ({self.status})"

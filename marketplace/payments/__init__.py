@@ -24,7 +24,9 @@ class ProviderPayment:
 @dataclass(frozen=True)
 class ProviderEvent:
     event_id: str
-    event_type: str  # "payment.succeeded" | "payment.failed"
+    # "payment.succeeded" | "payment.failed" | "payment.refunded" | "payment.dispute_opened" |
+    # "payment.dispute_closed"; any other type is stored and ignored.
+    event_type: str
     reference: str
     amount: int
     currency: str
@@ -38,21 +40,40 @@ class WebhookSignatureError(Exception):
 class PaymentProvider(Protocol):
     name: str
 
-    def create_payment(self, *, label: str, amount: int, currency: str) -> CheckoutSession:
-        """Open a payment; `label` says what it pays for ("order-12", "deposit-3") to the provider."""
+    def create_payment(
+        self, *, label: str, amount: int, currency: str, idempotency_key: str
+    ) -> CheckoutSession:
+        """Open a payment; `label` says what it pays for ("order-12", "deposit-3") to the provider.
+        The same `idempotency_key` again opens nothing new: it answers with the same payment."""
         ...
 
     def retrieve(self, reference: str) -> ProviderPayment: ...
 
-    def refund(self, *, reference: str, amount: int, idempotency_key: str) -> None: ...
+    def refund(self, *, reference: str, amount: int, idempotency_key: str) -> None:
+        """Return money to the original payment method, once per key; raise if the provider did not
+        accept it (the caller's transaction, and with it the ledger posting, then rolls back)."""
+        ...
 
     def parse_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> ProviderEvent: ...
 
 
 def get_provider(name: str | None = None) -> PaymentProvider:
     from marketplace.payments.simulated import SimulatedProvider
+    from marketplace.payments.stripe_provider import StripeProvider
 
     name = name or settings.PAYMENT_PROVIDER
     if name == "simulated":
         return SimulatedProvider()
+    if name == "stripe":
+        return StripeProvider()
     raise ValueError(f"unknown payment provider {name!r}")
+
+
+def pay_url(reference: str) -> str:
+    """Where the payer goes to pay: Kabao's Payment Element page for a PaymentIntent, the simulated
+    gateway for the simulated provider's references."""
+    from django.urls import reverse
+
+    if reference.startswith("pi_"):
+        return reverse("stripe-pay", kwargs={"reference": reference})
+    return reverse("simulated-gateway", kwargs={"reference": reference})

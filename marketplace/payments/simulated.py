@@ -15,7 +15,6 @@ from collections.abc import Mapping
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.urls import reverse
 
 from kabao.errors import Conflict, NotFound
 from marketplace.models import SimulatedCharge, SimulatedChargeStatus
@@ -24,6 +23,7 @@ from marketplace.payments import (
     ProviderEvent,
     ProviderPayment,
     WebhookSignatureError,
+    pay_url,  # pages import it from here; it serves every provider's references
 )
 
 SIGNATURE_HEADER = "Kabao-Signature"
@@ -54,7 +54,11 @@ def verify(body: bytes, header: str) -> None:
 class SimulatedProvider:
     name = "simulated"
 
-    def create_payment(self, *, label: str, amount: int, currency: str) -> CheckoutSession:
+    def create_payment(
+        self, *, label: str, amount: int, currency: str, idempotency_key: str
+    ) -> CheckoutSession:
+        # No network lies between the caller and this gateway, so no answer can be lost and retried:
+        # the key is not needed here (Stripe's provider sends it).
         reference = f"sim_{label}_{secrets.token_urlsafe(12)}"
         SimulatedCharge.objects.create(reference=reference, amount=amount, currency=currency)
         return CheckoutSession(reference=reference, pay_url=pay_url(reference))
@@ -99,10 +103,6 @@ class SimulatedProvider:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise WebhookSignatureError("signed body is not a valid event") from exc
-
-
-def pay_url(reference: str) -> str:
-    return reverse("simulated-gateway", kwargs={"reference": reference})
 
 
 def event_body(charge: SimulatedCharge) -> bytes:

@@ -46,7 +46,18 @@ def deposit_payment_start(*, merchant: Merchant, actor: User, amount: int | None
     currency = settings.KABAO_CURRENCY
     with transaction.atomic(durable=True):
         provider = get_provider()
-        session = provider.create_payment(label=f"deposit-{merchant.pk}", amount=amount, currency=currency)
+        # One key per deposit payment of the shop: a double submit answers with the same provider
+        # payment (and the same row below), the shop's next deposit is a new one.
+        number = Payment.objects.filter(purpose=PaymentPurpose.DEPOSIT, merchant=merchant).count() + 1
+        session = provider.create_payment(
+            label=f"deposit-{merchant.pk}",
+            amount=amount,
+            currency=currency,
+            idempotency_key=f"deposit-{merchant.pk}-{number}",
+        )
+        existing = Payment.objects.filter(reference=session.reference).first()
+        if existing is not None:
+            return existing
         return Payment.objects.create(
             purpose=PaymentPurpose.DEPOSIT,
             merchant=merchant,

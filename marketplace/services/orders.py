@@ -111,7 +111,10 @@ def _order_create(*, buyer: User, product: Product, quantity: int, idempotency_k
         Code.objects.filter(id__in=code_ids).update(status=CodeStatus.RESERVED, order=order)
         provider = get_provider()
         session = provider.create_payment(
-            label=f"order-{order.pk}", amount=order.amount, currency=order.currency
+            label=f"order-{order.pk}",
+            amount=order.amount,
+            currency=order.currency,
+            idempotency_key=f"order-{order.pk}",
         )
         Payment.objects.create(
             purpose=PaymentPurpose.ORDER,

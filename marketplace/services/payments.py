@@ -19,10 +19,22 @@ from marketplace.models import (
 )
 from marketplace.payments import WebhookSignatureError, get_provider
 from marketplace.payments.simulated import SIGNATURE_HEADER, event_body, sign
+from marketplace.services.chargebacks import (
+    payment_chargeback_closed,
+    payment_chargeback_opened,
+    payment_refunded_at_provider,
+)
 from marketplace.services.orders import payment_captured, payment_failed
 
 logger = logging.getLogger(__name__)
 RECONCILE_LIMIT = 1000
+HANDLED = {
+    "payment.succeeded",
+    "payment.failed",
+    "payment.refunded",
+    "payment.dispute_opened",
+    "payment.dispute_closed",
+}
 
 
 def webhook_receive(
@@ -54,18 +66,45 @@ def webhook_receive(
 
 
 def webhook_process(*, event_pk: int) -> None:
-    """Act on a stored event once. Payment services are idempotent, so a crash between acting and
-    marking the event processed only repeats a no-op."""
+    """Act on a stored event once. Every action is idempotent and re-reads the payment, so a crash
+    between acting and marking the event processed only repeats a no-op, and events may come in any
+    order: one about a payment not yet seen captured asks the provider first."""
     event = WebhookEvent.objects.get(pk=event_pk)
     if event.processed_at is not None:
         return
     data = event.payload.get("data", {})
-    if event.event_type == "payment.succeeded":
-        payment_captured(reference=data["reference"], amount=int(data["amount"]), currency=data["currency"])
-    elif event.event_type == "payment.failed":
-        payment_failed(reference=data["reference"])
-    else:
+    payment = Payment.objects.filter(reference=data.get("reference") or "").first()
+    if event.event_type not in HANDLED or payment is None:
+        # Not ours (another integration on the same account) or a type we do not act on.
         logger.info("webhook %s of type %s ignored", event.event_id, event.event_type)
+    elif event.event_type == "payment.succeeded":
+        payment_captured(reference=payment.reference, amount=int(data["amount"]), currency=data["currency"])
+    elif event.event_type == "payment.failed":
+        payment_failed(reference=payment.reference)
+    elif event.event_type == "payment.refunded":
+        # A refunded charge was captured: its amount is the capture, even if that event is late.
+        payment_captured(reference=payment.reference, amount=int(data["amount"]), currency=data["currency"])
+        payment_refunded_at_provider(payment_pk=payment.pk, refunded_amount=int(data["refunded_amount"]))
+    else:
+        payment = payment_refresh(payment=payment)  # a disputed charge was captured: learn it first
+        dispute_id, amount, currency = data["dispute"], int(data["amount"]), data["currency"]
+        if event.event_type == "payment.dispute_opened":
+            payment_chargeback_opened(
+                payment_pk=payment.pk,
+                dispute_id=dispute_id,
+                amount=amount,
+                currency=currency,
+                reason=data.get("reason", ""),
+            )
+        else:
+            payment_chargeback_closed(
+                payment_pk=payment.pk,
+                dispute_id=dispute_id,
+                amount=amount,
+                currency=currency,
+                reason=data.get("reason", ""),
+                status=data.get("status", ""),
+            )
     WebhookEvent.objects.filter(pk=event.pk, processed_at__isnull=True).update(processed_at=timezone.now())
 
 

@@ -61,8 +61,12 @@ def refund_locked_order(
     reason: str,
     return_codes: bool = False,
     actor: User | None = None,
+    is_refunded_at_provider: bool = False,
 ) -> Order:
     """Give `refund_amount` back to the buyer through the provider.
+
+    `is_refunded_at_provider`: the provider already returned the money (a refund made in its
+    dashboard, reported by webhook); the ledger records it and the provider is not asked again.
 
     While the order's hold is held the money comes from escrow (the rest of the hold goes to the
     merchant, minus fee); once released, from the merchant (available, then deposit).
@@ -91,11 +95,14 @@ def refund_locked_order(
             key=f"order:{order.pk}:refund:{refunded_before}",
             clearing=clearing,
         )
-    get_provider(payment.provider).refund(
-        reference=payment.reference,
-        amount=refund_amount,
-        idempotency_key=f"refund:order:{order.pk}:{refunded_before}",
-    )
+    if not is_refunded_at_provider:
+        # Last, after the ledger rows are written in this transaction: if the provider refuses or
+        # does not answer, everything above rolls back; the key is the same on every retry.
+        get_provider(payment.provider).refund(
+            reference=payment.reference,
+            amount=refund_amount,
+            idempotency_key=f"refund:order:{order.pk}:{refunded_before}",
+        )
     payment.refunded_amount += refund_amount
     is_full = payment.refunded_amount == payment.amount
     payment.status = PaymentStatus.REFUNDED if is_full else PaymentStatus.PARTIALLY_REFUNDED
