@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _setup import DEFAULT_DATABASE_URL, django_for, floor_select_one, summary, timed  # noqa: E402
+from _setup import DEFAULT_DATABASE_URL, django_for, floor_select_one, summary, timed
 
 MERCHANTS = 1_000
 
@@ -63,15 +63,23 @@ def load(postings: int) -> list[str]:
                 lines = [(provider.pk, -amount, "CNY"), (merchant.pk, amount, "CNY")]
                 key = f"bench:{number}"
                 digest = posting_hash(
-                    prev_hash=prev, idempotency_key=key, kind="capture", reference=f"order:{number}",
-                    created_at=created_at, entries=lines,
+                    prev_hash=prev,
+                    idempotency_key=key,
+                    kind="capture",
+                    reference=f"order:{number}",
+                    created_at=created_at,
+                    entries=lines,
                 )
-                posting_copy.write_row((number, key, "capture", f"order:{number}", "", created_at, prev, digest))
+                posting_copy.write_row(
+                    (number, key, "capture", f"order:{number}", "", created_at, prev, digest)
+                )
                 prev = digest
                 entries.append((number, provider.pk, -amount))
                 entries.append((number, merchant.pk, amount))
                 balances[merchant.pk] += amount
-        with cursor.copy("COPY escrow_entry (posting_id, account_id, amount, currency) FROM STDIN") as entry_copy:
+        with cursor.copy(
+            "COPY escrow_entry (posting_id, account_id, amount, currency) FROM STDIN"
+        ) as entry_copy:
             for posting_id, account_id, amount in entries:
                 entry_copy.write_row((posting_id, account_id, amount, "CNY"))
         cursor.execute("SELECT setval('escrow_posting_id_seq', %s)", [postings])

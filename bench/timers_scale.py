@@ -21,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _setup import DEFAULT_DATABASE_URL, django_for, floor_select_one, summary  # noqa: E402
+from _setup import DEFAULT_DATABASE_URL, django_for, floor_select_one, summary
 
 FILL = """
 INSERT INTO escrow_account (code, kind, currency, balance, allow_negative, created_at)
@@ -56,7 +56,6 @@ def measure(background: int, due: int, database_url: str) -> dict[str, str]:
     from disputes.services.lifecycle import dispute_open
     from disputes.services.timers import sweep_decision_deadline, sweep_merchant_silence
     from escrow.services import provider_account
-    from marketplace.models import Product
     from kabao.celery import app
     from marketplace.services.orders import order_create, order_deliver, payment_captured
     from marketplace.services.payments import simulated_gateway_pay
@@ -64,7 +63,7 @@ def measure(background: int, due: int, database_url: str) -> dict[str, str]:
     from tests.factories import MerchantFactory, ProductFactory, UserFactory, stock
 
     merchant = MerchantFactory()
-    product: Product = ProductFactory(merchant=merchant)
+    product = ProductFactory(merchant=merchant)
     filler_buyer = UserFactory()
     started = time.perf_counter()
     from django.db import transaction
@@ -76,8 +75,12 @@ def measure(background: int, due: int, database_url: str) -> dict[str, str]:
         cursor.execute(
             FILL,
             {
-                "n": background, "buyer": filler_buyer.pk, "product": product.pk, "merchant": merchant.pk,
-                "beneficiary": available.pk, "refund_to": clearing.pk,
+                "n": background,
+                "buyer": filler_buyer.pk,
+                "product": product.pk,
+                "merchant": merchant.pk,
+                "beneficiary": available.pk,
+                "refund_to": clearing.pk,
             },
         )
     fill_seconds = time.perf_counter() - started
