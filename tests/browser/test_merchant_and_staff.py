@@ -90,6 +90,8 @@ def test_merchant_opens_a_shop_sells_and_answers_a_dispute(new_page, shoot, lang
     expect(report).to_be_visible()
     expect(report).to_contain_text("6")
     expect(merchant.locator("#stock dd").first).to_have_text("6")
+    # Sent by the page's own upload (with its progress bar), not by a plain form submit.
+    assert merchant.evaluate("window.notReloaded") is True
     shoot(merchant, "16-merchant-upload-report")
 
     # A buyer buys one: the dashboard shows the sale, held in escrow.
