@@ -4,6 +4,7 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -32,6 +33,7 @@ from disputes.services.lifecycle import (
 )
 from disputes.services.transitions import next_deadline
 from kabao.errors import DomainError, NotFound, user_message
+from marketplace.merchant_forms import MoneyField
 from marketplace.selectors import order_visible_to
 from marketplace.views import EVENT_LABELS, EVENT_NOTES
 
@@ -113,11 +115,12 @@ ACT_MESSAGES = {
 }
 
 
-def _int_or_none(value: str | None) -> int | None:
+def _amount_or_none(value: str | None) -> int | None:
+    """An amount typed in yuan on the page ("12.34") as fen; empty is None."""
     try:
-        return int(value) if value not in (None, "") else None
-    except ValueError as exc:
-        raise DomainError("invalid_amount", "The amount must be a whole number of fen.") from exc
+        return MoneyField(required=False).clean(value)
+    except ValidationError as exc:
+        raise DomainError("invalid_amount", " ".join(exc.messages)) from exc
 
 
 @login_required
@@ -142,7 +145,7 @@ def dispute_act(request: HttpRequest, dispute_id: int) -> HttpResponse:
                 dispute=dispute,
                 actor=user,
                 kind=request.POST.get("kind", ""),
-                amount=_int_or_none(request.POST.get("amount")),
+                amount=_amount_or_none(request.POST.get("amount")),
                 message=text,
             )
         elif action == "resolve":
@@ -150,7 +153,7 @@ def dispute_act(request: HttpRequest, dispute_id: int) -> HttpResponse:
                 dispute=dispute,
                 actor=user,
                 outcome=request.POST.get("outcome", ""),
-                amount=_int_or_none(request.POST.get("amount")),
+                amount=_amount_or_none(request.POST.get("amount")),
                 note=request.POST.get("note", ""),
             )
         else:

@@ -100,3 +100,17 @@ def test_forms_need_a_csrf_token(buyer, open_dispute):
     response = client.post(f"/disputes/{open_dispute.pk}/act/", {"action": "message", "message": "x"})
     assert response.status_code == 403
     dispute_post_message(dispute=open_dispute, actor=buyer, message="fine")  # the service itself works
+
+
+def test_staff_type_a_partial_refund_in_yuan(client_for, open_dispute):
+    sweep_merchant_silence(now=open_dispute.merchant_response_due_at)
+    staff = client_for(StaffFactory())
+    url = f"/disputes/{open_dispute.pk}/act/"
+    refused = staff.post(
+        url, {"action": "resolve", "outcome": "partial_refund", "amount": "1.234", "note": "x"}
+    )
+    open_dispute.refresh_from_db()
+    assert refused.status_code == 302 and open_dispute.status == DisputeStatus.ESCALATED
+    staff.post(url, {"action": "resolve", "outcome": "partial_refund", "amount": "2.50", "note": "Half used"})
+    open_dispute.refresh_from_db()
+    assert (open_dispute.status, open_dispute.refunded_amount) == (DisputeStatus.RESOLVED, 250)
