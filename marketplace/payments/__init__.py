@@ -6,6 +6,8 @@ from typing import Protocol
 
 from django.conf import settings
 
+from kabao.errors import DomainError
+
 
 @dataclass(frozen=True)
 class CheckoutSession:
@@ -35,6 +37,13 @@ class ProviderEvent:
 
 class WebhookSignatureError(Exception):
     pass
+
+
+class ProviderUnavailable(DomainError):
+    """The provider did not answer (after its client's own retries): a transient error, retried."""
+
+    def __init__(self, message: str):
+        super().__init__("payment_provider_unavailable", message, status=503)
 
 
 class PaymentProvider(Protocol):

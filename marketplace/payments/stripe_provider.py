@@ -14,8 +14,14 @@ from typing import Any
 import stripe
 from django.conf import settings
 
-from kabao.errors import Conflict, DomainError
-from marketplace.payments import CheckoutSession, ProviderEvent, ProviderPayment, WebhookSignatureError
+from kabao.errors import Conflict
+from marketplace.payments import (
+    CheckoutSession,
+    ProviderEvent,
+    ProviderPayment,
+    ProviderUnavailable,
+    WebhookSignatureError,
+)
 
 SIGNATURE_HEADER = "Stripe-Signature"
 # Stripe's own default: an event signed more than five minutes ago is refused (replays of old bodies).
@@ -37,10 +43,8 @@ def client() -> stripe.StripeClient:
     )
 
 
-def _unavailable(exc: Exception) -> DomainError:
-    return DomainError(
-        "payment_provider_unavailable", f"Stripe did not answer: {exc}. Try again.", status=503
-    )
+def _unavailable(exc: Exception) -> ProviderUnavailable:
+    return ProviderUnavailable(f"Stripe did not answer: {exc}. Try again.")
 
 
 def payment_method_types(currency: str) -> list[str]:

@@ -61,7 +61,14 @@ def webhook_receive(
 
             transaction.on_commit(lambda: process_webhook_event_task.delay(stored.pk))
     except IntegrityError:
-        return WebhookEvent.objects.get(provider=provider.name, event_id=event.event_id), False
+        existing = WebhookEvent.objects.get(provider=provider.name, event_id=event.event_id)
+        if existing.processed_at is None:
+            # The provider sends again what we stored but never finished (a lost task, a worker that
+            # died): act on it again; acting is idempotent, storing stays once.
+            from marketplace.tasks import process_webhook_event_task
+
+            process_webhook_event_task.delay(existing.pk)
+        return existing, False
     return stored, True
 
 
