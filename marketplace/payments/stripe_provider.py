@@ -140,6 +140,9 @@ class StripeProvider:
             raise Conflict("refund_refused", f"Stripe answered the refund with status {refund.status}.")
 
     def parse_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> ProviderEvent:
+        if not settings.STRIPE_WEBHOOK_SECRET:
+            # An empty secret would accept bodies anyone can sign: refuse all until it is configured.
+            raise WebhookSignatureError("Stripe webhooks are not configured here")
         header = headers.get(SIGNATURE_HEADER)
         if not header:
             raise WebhookSignatureError("no Stripe-Signature header")

@@ -80,7 +80,9 @@ def webhook_process(*, event_pk: int) -> None:
     if event.processed_at is not None:
         return
     data = event.payload.get("data", {})
-    payment = Payment.objects.filter(reference=data.get("reference") or "").first()
+    # Only the provider that holds a payment speaks for it: a Stripe event naming a simulated
+    # reference (or the reverse) is ignored.
+    payment = Payment.objects.filter(reference=data.get("reference") or "", provider=event.provider).first()
     if event.event_type not in HANDLED or payment is None:
         # Not ours (another integration on the same account) or a type we do not act on.
         logger.info("webhook %s of type %s ignored", event.event_id, event.event_type)

@@ -16,6 +16,7 @@ from marketplace.models import (
     PaymentStatus,
     WebhookEvent,
 )
+from marketplace.services.orders import order_create
 from tests.payments.conftest import WEBHOOK_URL
 from tests.payments.fake_stripe import event, signature
 
@@ -167,3 +168,31 @@ def test_every_ordering_of_the_events_ends_in_one_state(stripe_order, use_stripe
     assert Chargeback.objects.get().status == ChargebackStatus.WON
     assert Posting.objects.filter(reference=stripe_order.hold_reference).count() == 2  # placed, refunded
     assert use_stripe.refunds == []  # the refund was made at Stripe; Kabao asked for none
+
+
+def test_without_a_webhook_secret_every_stripe_event_is_refused(stripe_order, use_stripe, api, settings):
+    settings.STRIPE_WEBHOOK_SECRET = ""
+    body = event("payment_intent.succeeded", use_stripe.succeed(stripe_order.payment.reference))
+
+    response = api.post(
+        WEBHOOK_URL, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature(body, "")
+    )
+
+    assert response.status_code == 400
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_a_stripe_event_cannot_capture_a_simulated_payment(buyer, stocked_product, send_event):
+    order = order_create(buyer=buyer, product_id=stocked_product.pk, quantity=1)  # simulated
+    forged = {
+        "id": order.payment.reference,
+        "object": "payment_intent",
+        "amount": order.amount,
+        "amount_received": order.amount,
+        "currency": "cny",
+    }
+
+    assert send_event("payment_intent.succeeded", forged).status_code == 200
+
+    order.refresh_from_db()
+    assert (order.status, order.payment.status) == (OrderStatus.PENDING_PAYMENT, PaymentStatus.CREATED)
