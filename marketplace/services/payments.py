@@ -17,7 +17,7 @@ from marketplace.models import (
     SimulatedChargeStatus,
     WebhookEvent,
 )
-from marketplace.payments import WebhookSignatureError, get_provider
+from marketplace.payments import ProviderUnavailable, WebhookSignatureError, get_provider
 from marketplace.payments.simulated import SIGNATURE_HEADER, event_body, sign
 from marketplace.services.chargebacks import (
     payment_chargeback_closed,
@@ -170,7 +170,12 @@ def deposit_payments_reconcile(*, now: datetime | None = None) -> int:
     for payment in Payment.objects.filter(
         purpose=PaymentPurpose.DEPOSIT, status=PaymentStatus.CREATED, created_at__lte=cutoff
     ).order_by("created_at")[:RECONCILE_LIMIT]:
-        if payment_refresh(payment=payment).status == PaymentStatus.SUCCEEDED:
+        try:
+            payment = payment_refresh(payment=payment)
+        except ProviderUnavailable:
+            logger.warning("reconciliation could not ask %s about %s", payment.provider, payment.reference)
+            continue
+        if payment.status == PaymentStatus.SUCCEEDED:
             logger.warning(
                 "reconciliation found a captured deposit payment without its webhook: %s", payment.reference
             )

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from kabao.sweeps import sweep_due
 from marketplace.models import Code, CodeStatus, Order, OrderStatus, Payment
-from marketplace.payments import get_provider
+from marketplace.payments import ProviderUnavailable, get_provider
 from marketplace.services.orders import complete_locked_order, payment_captured
 from marketplace.services.payments import deposit_payments_reconcile
 from marketplace.services.refunds import refund_locked_order
@@ -29,7 +29,12 @@ def _recover_captured(payments: list[tuple[str, str]]) -> int:
     """Ask the provider about each (provider, reference); a capture whose webhook was lost proceeds."""
     found = 0
     for provider_name, reference in payments:
-        answer = get_provider(provider_name).retrieve(reference)
+        try:
+            answer = get_provider(provider_name).retrieve(reference)
+        except ProviderUnavailable:
+            # The provider is down: ask again next sweep, and let the other sweeps of this run go on.
+            logger.warning("reconciliation could not ask %s about %s", provider_name, reference)
+            continue
         if answer.status == "succeeded":
             logger.warning("reconciliation found a captured payment without its webhook: %s", reference)
             payment_captured(reference=reference, amount=answer.amount, currency=answer.currency)

@@ -73,3 +73,20 @@ def test_a_day_that_matches_reports_no_difference(use_stripe, buyer, stocked_pro
     assert capsys.readouterr().out.splitlines() == [
         f"{timezone.now().date()}: 1 PaymentIntents checked, 0 differences"
     ]
+
+
+def test_a_stripe_outage_leaves_orders_for_the_next_run(
+    use_stripe, buyer, stocked_product, settings, django_capture_on_commit_callbacks
+):
+    order = order_create(buyer=buyer, product_id=stocked_product.pk, quantity=1)
+    use_stripe.succeed(order.payment.reference)
+    later = timezone.now() + timedelta(seconds=settings.KABAO_RECONCILE_AFTER_SECONDS + 1)
+    settings.KABAO_STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens: connection refused
+
+    assert sweep_reconcile_unpaid(now=later) == 0
+
+    settings.KABAO_STRIPE_API_BASE = use_stripe.base
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep_reconcile_unpaid(now=later) == 1
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
