@@ -6,6 +6,7 @@ deadline once.
 """
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -101,11 +102,21 @@ def sweep_auto_confirm(*, now: datetime | None = None) -> int:
     return sweep_due(due, _auto_confirm, order_by="auto_confirm_at")
 
 
+def _unless_provider_down(sweep: Callable[..., int], now: datetime) -> int:
+    """A refund the provider cannot be asked for rolls its batch back; the rows stay due and the next
+    run retries them with the same idempotency keys. The other sweeps of this run go on."""
+    try:
+        return sweep(now=now)
+    except ProviderUnavailable:
+        logger.warning("%s stopped: the payment provider did not answer", sweep.__name__)
+        return 0
+
+
 def sweep_deadlines(*, now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     return {
         "reconciled": sweep_reconcile_unpaid(now=now) + deposit_payments_reconcile(now=now),
-        "expired": sweep_expire_unpaid(now=now),
-        "refunded_undelivered": sweep_refund_undelivered(now=now),
+        "expired": _unless_provider_down(sweep_expire_unpaid, now),
+        "refunded_undelivered": _unless_provider_down(sweep_refund_undelivered, now),
         "auto_confirmed": sweep_auto_confirm(now=now),
     }

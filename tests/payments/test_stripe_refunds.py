@@ -1,5 +1,7 @@
 """Refunds go back through Stripe's Refunds API, once, and the ledger follows Stripe's answer."""
 
+from datetime import timedelta
+
 import pytest
 
 from disputes.models import Dispute
@@ -7,6 +9,8 @@ from disputes.services.lifecycle import dispute_open, dispute_resolve
 from escrow.models import HoldStatus, Posting
 from kabao.errors import DomainError
 from marketplace.models import OrderStatus, PaymentStatus
+from marketplace.services.orders import payment_captured
+from marketplace.services.sweeps import sweep_deadlines
 
 pytestmark = pytest.mark.django_db
 
@@ -85,3 +89,25 @@ def test_a_refund_stripe_never_answered_moves_nothing_and_the_next_try_makes_no_
     charge = use_stripe.charge_of(disputed_order.payment.reference)
     assert send_event("charge.refunded", charge).status_code == 200
     assert Posting.objects.count() == postings_after_refund
+
+
+def test_a_stripe_outage_holds_back_refunds_but_not_the_other_sweeps(
+    stripe_order, use_stripe, settings, django_capture_on_commit_callbacks
+):
+    reference = stripe_order.payment.reference
+    with django_capture_on_commit_callbacks(execute=False):  # captured, but the delivery never runs
+        payment_captured(reference=reference, amount=stripe_order.amount, currency="CNY")
+    use_stripe.succeed(reference)
+    stripe_order.refresh_from_db()
+    later = stripe_order.delivery_due_at + timedelta(seconds=1)
+    settings.KABAO_STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens
+
+    assert sweep_deadlines(now=later)["refunded_undelivered"] == 0
+
+    stripe_order.refresh_from_db()
+    assert (stripe_order.status, stripe_order.payment.refunded_amount) == (OrderStatus.PAID, 0)
+    settings.KABAO_STRIPE_API_BASE = use_stripe.base
+    assert sweep_deadlines(now=later)["refunded_undelivered"] == 1
+    assert [refund["amount"] for refund in use_stripe.refunds] == [stripe_order.amount]
+    stripe_order.refresh_from_db()
+    assert stripe_order.status == OrderStatus.REFUNDED
