@@ -9,20 +9,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from disputes.models import Attachment, Dispute, DisputeReason, OfferKind, Resolution
+from disputes.files import attachment_response
+from disputes.models import Dispute, DisputeReason, OfferKind, Resolution
 from disputes.selectors import deadline_payload, dispute_visible_to, disputes_visible_to, queue_position
 from disputes.services.lifecycle import (
-    dispute_answer_offer,
     dispute_escalate,
-    dispute_offer,
     dispute_open,
     dispute_post_message,
     dispute_resolve,
-    role_of,
 )
+from disputes.services.remedies import dispute_answer_offer, dispute_offer
 from disputes.services.transitions import next_deadline
-from kabao.api_fields import StrictIntegerField
-from kabao.errors import NotFound
+from kabao.api_fields import StrictIntegerField, api_time
 
 PARSERS = [parsers.JSONParser, parsers.MultiPartParser, parsers.FormParser]
 
@@ -41,16 +39,11 @@ class DisputeOutput(serializers.Serializer):
     resolution = serializers.SerializerMethodField()
 
     def get_deadlines(self, dispute: Dispute) -> dict:
-        return {
-            name: at.isoformat().replace("+00:00", "Z") if at else None
-            for name, at in deadline_payload(dispute).items()
-        }
+        return {name: api_time(at) for name, at in deadline_payload(dispute).items()}
 
     def get_next_deadline(self, dispute: Dispute) -> dict | None:
         deadline = next_deadline(dispute)
-        return (
-            {"name": deadline[0], "at": deadline[1].isoformat().replace("+00:00", "Z")} if deadline else None
-        )
+        return {"name": deadline[0], "at": api_time(deadline[1])} if deadline else None
 
     def get_queue_position(self, dispute: Dispute) -> int | None:
         return queue_position(dispute)
@@ -63,9 +56,7 @@ class DisputeOutput(serializers.Serializer):
             "refunded_amount": dispute.refunded_amount,
             "compensation_amount": dispute.compensation_amount,
             "note": dispute.decision_note,
-            "resolved_at": dispute.resolved_at.isoformat().replace("+00:00", "Z")
-            if dispute.resolved_at
-            else None,
+            "resolved_at": api_time(dispute.resolved_at),
         }
 
 
@@ -80,7 +71,7 @@ class DisputeDetailOutput(DisputeOutput):
     def get_timeline(self, dispute: Dispute) -> list[dict]:
         return [
             {
-                "at": event.at.isoformat().replace("+00:00", "Z"),
+                "at": api_time(event.at),
                 "kind": event.kind,
                 "role": event.role,
                 "message": event.message,
@@ -228,15 +219,4 @@ class DisputeOfferAnswerApi(APIView):
 class DisputeAttachmentApi(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request: Request, dispute_id: int, attachment_id: int) -> FileResponse:
-        user: User = request.user  # type: ignore[assignment]
-        dispute = dispute_visible_to(user, dispute_id)
-        role_of(dispute, user)
-        attachment = Attachment.objects.filter(pk=attachment_id, event__dispute=dispute).first()
-        if attachment is None:
-            raise NotFound("No such file.")
-        return FileResponse(
-            attachment.file.open("rb"),
-            as_attachment=True,
-            filename=attachment.name,
-            content_type=attachment.content_type,
-        )
+        return attachment_response(dispute_visible_to(request.user, dispute_id), attachment_id)  # type: ignore[arg-type]

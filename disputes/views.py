@@ -13,7 +13,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import User
 from disputes.evidence import order_evidence_file
-from disputes.models import ActorRole, Attachment, DisputeLevel, DisputeReason, DisputeStatus, OfferKind
+from disputes.files import attachment_response
+from disputes.models import ActorRole, DisputeLevel, DisputeReason, DisputeStatus, OfferKind
 from disputes.selectors import (
     deadline_payload,
     dispute_visible_to,
@@ -23,14 +24,13 @@ from disputes.selectors import (
     queue_position,
 )
 from disputes.services.lifecycle import (
-    dispute_answer_offer,
     dispute_escalate,
-    dispute_offer,
     dispute_open,
     dispute_post_message,
     dispute_resolve,
     role_of,
 )
+from disputes.services.remedies import dispute_answer_offer, dispute_offer
 from disputes.services.transitions import next_deadline
 from kabao.errors import DomainError, NotFound, user_message
 from marketplace.merchant_forms import MoneyField
@@ -167,16 +167,7 @@ def dispute_act(request: HttpRequest, dispute_id: int) -> HttpResponse:
 
 @login_required
 def attachment_download(request: HttpRequest, dispute_id: int, attachment_id: int) -> FileResponse:
-    dispute = dispute_visible_to(_user(request), dispute_id)
-    attachment = Attachment.objects.filter(pk=attachment_id, event__dispute=dispute).first()
-    if attachment is None:
-        raise NotFound("No such file.")
-    return FileResponse(
-        attachment.file.open("rb"),
-        as_attachment=True,
-        filename=attachment.name,
-        content_type=attachment.content_type,
-    )
+    return attachment_response(dispute_visible_to(_user(request), dispute_id), attachment_id)
 
 
 @login_required

@@ -1,5 +1,7 @@
 """Serializer fields shared by the apps' APIs."""
 
+from datetime import datetime
+
 from rest_framework import serializers
 
 
@@ -11,3 +13,8 @@ class StrictIntegerField(serializers.IntegerField):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+def api_time(moment: datetime | None) -> str | None:
+    """A time as every API field writes it (ISO 8601, UTC, "Z"), for values built by hand."""
+    return None if moment is None else serializers.DateTimeField().to_representation(moment)

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from kabao.api_fields import StrictIntegerField
+from kabao.api_fields import StrictIntegerField, api_time
 from kabao.errors import DomainError, NotFound
 from marketplace.hooks import order_dispute_summary
 from marketplace.models import Order
@@ -155,7 +155,7 @@ class OrderDetailOutput(OrderOutput):
         return [
             # Rendered as every other time in the API ("…Z"), not with isoformat's "+00:00".
             {
-                "at": serializers.DateTimeField().to_representation(event.at),
+                "at": api_time(event.at),
                 "event": event.event,
                 "note": event.note,
             }

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from kabao.api_fields import StrictIntegerField
 from kabao.errors import DomainError, NotFound
+from marketplace.api import ProductOutput
 from marketplace.merchant_selectors import (
     deposit_payment_of,
     deposit_payments_of,
@@ -41,23 +42,9 @@ def _game(slug: str | None) -> Game | None:
 # --- products -------------------------------------------------------------------------------
 
 
-class ShopRefOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    shop_name = serializers.CharField()
+class MerchantProductOutput(ProductOutput):
+    """What the shop sees of its product: the public fields, and its upload rules and counts."""
 
-
-class MerchantProductOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    title = serializers.CharField()
-    description = serializers.CharField()
-    merchant = ShopRefOutput()
-    game = serializers.CharField(source="game.name", default=None)
-    price = serializers.IntegerField()
-    currency = serializers.CharField()
-    face_value = serializers.CharField()
-    region = serializers.CharField()
-    auto_confirm_seconds = serializers.IntegerField(allow_null=True)
-    stock = serializers.IntegerField(default=0)
     code_pattern = serializers.CharField()
     auto_replace_invalid = serializers.BooleanField()
     is_active = serializers.BooleanField()

@@ -23,15 +23,6 @@ def role_of(dispute: Dispute, user: User) -> str:
     raise NotFound("No such dispute.")
 
 
-def _clean_message(message: str, *, required: bool) -> str:
-    message = (message or "").strip()
-    if required and not message:
-        raise DomainError("invalid", "A message is required.", fields={"message": ["required"]})
-    if len(message) > MAX_MESSAGE:
-        raise DomainError("invalid", f"At most {MAX_MESSAGE} characters.", fields={"message": ["too long"]})
-    return message
-
-
 def clean_message(message: str, *, required: bool) -> str:
     message = (message or "").strip()
     if required and not message:

@@ -21,8 +21,8 @@ from disputes.models import (
 from disputes.services.attachments import attachments_save, attachments_validate
 from disputes.services.common import clean_message, mark_merchant_answered, role_of
 from disputes.services.notifications import notify
-from disputes.services.remedies import dispute_answer_offer, dispute_offer, replace_locked
-from disputes.services.resolution import resolve_locked, resolve_locked_by_timer
+from disputes.services.remedies import replace_locked
+from disputes.services.resolution import resolve_locked
 from disputes.services.transitions import (
     dispute_escalate_locked,
     dispute_lock,
@@ -182,15 +182,3 @@ def dispute_resolve(
         dispute.order.refresh_from_db()
         resolve_locked(dispute=dispute, resolution=outcome, amount=amount, note=note, role=role, actor=actor)
     return dispute
-
-
-__all__ = [
-    "dispute_answer_offer",
-    "dispute_escalate",
-    "dispute_offer",
-    "dispute_open",
-    "dispute_post_message",
-    "dispute_resolve",
-    "resolve_locked_by_timer",
-    "role_of",
-]

@@ -7,13 +7,12 @@ from django.db import transaction
 
 from disputes.models import Attachment, Dispute, DisputeLevel, DisputeStatus, EventKind, Resolution
 from disputes.services.lifecycle import (
-    dispute_answer_offer,
     dispute_escalate,
-    dispute_offer,
     dispute_open,
     dispute_post_message,
     dispute_resolve,
 )
+from disputes.services.remedies import dispute_answer_offer, dispute_offer
 from escrow.models import HoldStatus
 from escrow.selectors import account_balance
 from escrow.verify import ledger_verify

@@ -8,10 +8,10 @@ from django.db import connection
 
 from disputes.models import Dispute, DisputeEvent, DisputeLevel, DisputeStatus, EventKind, Resolution
 from disputes.services.lifecycle import (
-    dispute_offer,
     dispute_open,
     dispute_post_message,
 )
+from disputes.services.remedies import dispute_offer
 from disputes.services.timers import (
     sweep_decision_deadline,
     sweep_dispute_deadlines,
