@@ -1,7 +1,10 @@
 """GET /healthz: is the database reachable, is the broker reachable."""
 
+import os
+
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from django.urls import path
 
 from kabao.celery import app as celery_app
 
@@ -28,3 +31,18 @@ def healthz(request: HttpRequest) -> JsonResponse:
     report = {"database": _database(), "broker": _broker()}
     healthy = all(value == "ok" for value in report.values())
     return JsonResponse(report, status=200 if healthy else 503)
+
+
+def bench_floor(request: HttpRequest) -> JsonResponse:
+    """The HTTP benchmarks' floor: one `SELECT 1` round trip on the worker's kept connection, through
+    the whole middleware stack, and a small JSON answer. Routed only when KABAO_BENCH_FLOOR=1."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        row = cursor.fetchone()
+    return JsonResponse({"value": row[0] if row else None})
+
+
+# Included by kabao/urls.py under bench/: empty unless the benchmark's server asks for the floor.
+urlpatterns = (
+    [path("floor", bench_floor, name="bench-floor")] if os.environ.get("KABAO_BENCH_FLOOR") == "1" else []
+)

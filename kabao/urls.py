@@ -31,6 +31,7 @@ api_v1 = [
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("bench/", include("kabao.health")),  # the HTTP benchmarks' floor, only with KABAO_BENCH_FLOOR=1
     path("api/v1/", include((api_v1 + disputes_api_urls, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
