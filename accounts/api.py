@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from accounts.services import api_token_create, user_register
 from kabao.errors import DomainError
+from kabao.rate_limits import KabaoThrottle
 
 
 class CredentialsSerializer(serializers.Serializer):
@@ -18,6 +19,8 @@ class CredentialsSerializer(serializers.Serializer):
 class RegisterApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    throttle_classes = [KabaoThrottle]
+    throttle_scope = "signup"
 
     @extend_schema(
         request=CredentialsSerializer,
@@ -40,6 +43,8 @@ class RegisterApi(APIView):
 class TokenApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    throttle_classes = [KabaoThrottle]
+    throttle_scope = "login"
 
     @extend_schema(
         request=CredentialsSerializer,
@@ -48,8 +53,12 @@ class TokenApi(APIView):
     def post(self, request: Request) -> Response:
         data = CredentialsSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        # Django's own request: django-axes counts the failure against it and marks a lockout on it,
+        # which its middleware then answers (accounts.security.lockout_response).
         user = authenticate(
-            request, email=data.validated_data["email"].lower(), password=data.validated_data["password"]
+            request._request,
+            username=data.validated_data["email"].lower(),
+            password=data.validated_data["password"],
         )
         if user is None:
             raise DomainError("invalid_credentials", "Email or password is wrong.", status=401)

@@ -3,14 +3,17 @@ from django.contrib.auth import login
 from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
 from accounts.forms import EmailLoginForm, SignupForm
 from accounts.services import user_register
 from kabao.errors import DomainError
+from kabao.rate_limits import rate_limit
 
 
+@method_decorator(rate_limit("login", per="ip", methods=("POST",)), name="dispatch")
 class EmailLoginView(LoginView):
     form_class = EmailLoginForm
     template_name = "accounts/login.html"
@@ -26,6 +29,7 @@ def _safe_next(request: HttpRequest) -> str:
     return target if target and is_safe else settings.LOGIN_REDIRECT_URL
 
 
+@rate_limit("signup", per="ip", methods=("POST",))
 def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -5,6 +5,7 @@ Production secrets are required when DEBUG is off: a missing one is ImproperlyCo
 """
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -45,6 +46,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "csp",
+    "django_ratelimit",
     "accounts",
     "escrow",
     "merchants",
@@ -54,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -64,6 +69,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "kabao.middleware.DomainErrorMiddleware",
     "kabao.middleware.DisplayTimeZoneMiddleware",
+    # Last: it turns a login refused for a lockout into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "kabao.urls"
@@ -116,6 +123,9 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # django-ratelimit's list of supported caches predates Django's own RedisCache, whose add (SET NX)
+    # and incr (INCR) are the atomic operations it needs.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 else:
     BROKER_DIR = VAR_DIR / "broker"
     for sub in ("queue", "control", "processed"):
@@ -129,6 +139,8 @@ else:
         "store_processed": False,
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # The embedded run counts rate limits per process: good enough on one machine.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -276,9 +288,82 @@ AUTH_PASSWORD_VALIDATORS = [
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 
+# --- security -------------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Served over HTTPS (directly or behind a TLS proxy): redirect plain HTTP and send HSTS. Off by
+# default so the embedded run, the benchmarks and a plain-HTTP compose stack keep working; a public
+# deployment sets KABAO_HTTPS=1 (`manage.py check --deploy` warns until it does).
+KABAO_HTTPS = env.bool("KABAO_HTTPS", default=False)
+SECURE_SSL_REDIRECT = KABAO_HTTPS
+# Health probes and the metrics scrape come from inside the network, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.int("KABAO_HSTS_SECONDS", default=31536000) if KABAO_HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("KABAO_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("KABAO_HSTS_PRELOAD", default=True)
+# Only behind a proxy that sets this header itself (and drops the client's): e.g.
+# KABAO_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO means "X-Forwarded-Proto: https" is a TLS request.
+_proxy_ssl_header = env.str("KABAO_PROXY_SSL_HEADER", default="")
+SECURE_PROXY_SSL_HEADER = (_proxy_ssl_header, "https") if _proxy_ssl_header else None
+# How many proxies in front of the app append to X-Forwarded-For; 0: the client is REMOTE_ADDR.
+# Lockouts and rate limits key on this address, so a client can never choose it.
+KABAO_TRUSTED_PROXY_COUNT = env.int("KABAO_TRUSTED_PROXY_COUNT", default=0)
+
+# Content-Security-Policy: every script and style comes from the app itself; pages that need an
+# outside origin (the Stripe pay page) widen it with csp_update on their view.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "frame-src": ["'none'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# Password guessing: django-axes locks a (user, client address) pair after AXES_FAILURE_LIMIT failed
+# logins, browser or API, for AXES_COOLOFF_TIME. Its backend goes first: it refuses a locked pair
+# before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("KABAO_LOGIN_LOCKOUT_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("KABAO_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("KABAO_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_CALLABLE = "accounts.security.login_username"
+AXES_CLIENT_IP_CALLABLE = "kabao.rate_limits.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.security.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+
+# Rate limits, per client address (sign-up, login) or per user (order reads, code uploads), counted
+# in the default cache (Redis in production). Each is "count/period" (s, m, h, d) and can be set from
+# the environment; KABAO_RATE_LIMITS_ENABLED=0 lifts them all (benchmarks hammer from one address).
+KABAO_RATE_LIMITS_ENABLED = env.bool("KABAO_RATE_LIMITS_ENABLED", default=True)
+KABAO_RATE_LIMITS = {
+    "signup": env.str("KABAO_RATE_SIGNUP", default="10/h"),
+    "login": env.str("KABAO_RATE_LOGIN", default="30/m"),
+    # The order page polls its live part every 2 s while it waits: 30 a minute for one open tab.
+    "order_read": env.str("KABAO_RATE_ORDER_READ", default="120/m"),
+    "code_upload": env.str("KABAO_RATE_CODE_UPLOAD", default="30/m"),
+}
+RATELIMIT_ENABLE = KABAO_RATE_LIMITS_ENABLED
+RATELIMIT_IP_META_KEY = "kabao.rate_limits.client_ip"
 
 LOGGING = {
     "version": 1,

@@ -16,6 +16,9 @@ os.environ.setdefault("STRIPE_SECRET_KEY", "sk_test_offline")
 os.environ.setdefault("STRIPE_PUBLISHABLE_KEY", "pk_test_offline")
 os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_test_offline")
 os.environ.setdefault("KABAO_STRIPE_API_BASE", "http://127.0.0.1:9")
+# The suite sends thousands of requests from one address through one Redis: rate limits would trip
+# across unrelated tests. tests/security turns them on, with a clean count, where it proves them.
+os.environ.setdefault("KABAO_RATE_LIMITS_ENABLED", "0")
 
 from kabao.settings import *  # noqa: F403
 

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from accounts.models import User
 from kabao.api_fields import StrictIntegerField, api_time
 from kabao.errors import DomainError, NotFound
+from kabao.rate_limits import KabaoThrottle
 from marketplace.hooks import order_dispute_summary
 from marketplace.models import Order
 from marketplace.selectors import (
@@ -198,6 +199,9 @@ class OrderListCreateApi(APIView):
 
 
 class OrderDetailApi(APIView):
+    throttle_classes = [KabaoThrottle]
+    throttle_scope = "order_read"
+
     @extend_schema(responses={200: OrderDetailOutput})
     def get(self, request: Request, order_id: int) -> Response:
         user: User = request.user  # type: ignore[assignment]

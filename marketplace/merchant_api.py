@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from kabao.api_fields import StrictIntegerField
 from kabao.errors import DomainError, NotFound
+from kabao.rate_limits import KabaoThrottle
 from marketplace.api import ProductOutput
 from marketplace.merchant_selectors import (
     deposit_payment_of,
@@ -136,6 +137,9 @@ class CodeOutput(serializers.Serializer):
 
 
 class CodeUploadApi(APIView):
+    throttle_classes = [KabaoThrottle]
+    throttle_scope = "code_upload"
+    throttle_methods = ("POST",)
     parser_classes = [StreamJSONParser, PlainTextLinesParser, parsers.MultiPartParser]
 
     @extend_schema(

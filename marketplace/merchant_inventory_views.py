@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from kabao.errors import DomainError
+from kabao.rate_limits import rate_limit
 from marketplace.merchant_forms import ProductForm, UploadForm
 from marketplace.merchant_messages import refusal_reason, shop_message
 from marketplace.merchant_selectors import CODES_PAGE, merchant_product, merchant_products, product_codes
@@ -178,6 +179,7 @@ def _too_large(request: HttpRequest, message: str) -> HttpResponse:
 
 
 @csrf_exempt  # the size is checked before Django reads the body; csrf_protect then runs as usual
+@rate_limit("code_upload", per="user", methods=("POST",))
 def inventory(request: HttpRequest, product_id: int) -> HttpResponse:
     """Codes of one product and the upload form. An upload over the size limit is refused from its
     Content-Length before the body is read (413, nothing stored)."""

@@ -6,6 +6,7 @@ it, and the buyer stays on Kabao's page with the order's countdown. Kabao never 
 to this page: the order proceeds on the signed webhook, or on reconciliation.
 """
 
+from csp.decorators import csp_replace, csp_update
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -17,7 +18,19 @@ from kabao.errors import NotFound
 from marketplace.models import Payment, PaymentStatus
 from marketplace.payments.stripe_provider import StripeProvider
 
+# Stripe.js and the Payment Element's frames (Stripe's published CSP requirements); nothing else.
+STRIPE_CSP = {
+    "script-src": ["https://js.stripe.com", "https://*.js.stripe.com"],
+    "connect-src": ["https://api.stripe.com"],
+    "img-src": ["https://*.stripe.com"],
+}
+STRIPE_FRAMES = {
+    "frame-src": ["https://js.stripe.com", "https://*.js.stripe.com", "https://hooks.stripe.com"]
+}
 
+
+@csp_update(STRIPE_CSP)
+@csp_replace(STRIPE_FRAMES)  # type: ignore[arg-type]  # django-csp types views as (request) only
 @login_required
 @require_GET
 def stripe_pay(request: HttpRequest, reference: str) -> HttpResponse:

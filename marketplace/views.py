@@ -14,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from kabao.errors import DomainError, NotFound, user_message
+from kabao.rate_limits import rate_limit
 from marketplace.hooks import order_dispute_summary
 from marketplace.models import Game, Order, OrderStatus, SimulatedCharge
 from marketplace.payments.simulated import pay_url
@@ -202,6 +203,7 @@ def _order_page(request: HttpRequest, order: Order, codes: list[str] | None = No
 
 
 @login_required
+@rate_limit("order_read", per="user", methods=("GET",))
 def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
     return _order_page(request, order_visible_to(request.user, order_id))  # type: ignore[arg-type]
 
