@@ -55,8 +55,25 @@ def _balances() -> Iterator[str]:
         yield f"account {negative.code} is negative: {negative.balance}"
 
 
+def _broken_link(*, posting_id: int, previous_id: int, is_self_consistent: bool) -> str:
+    """Name the first break: a posting whose own hash still covers its `prev_hash` was not edited,
+    so the posting it links to is gone; otherwise its `prev_hash` itself was rewritten."""
+    if not is_self_consistent:
+        return f"posting {posting_id} was altered: its prev_hash does not link to posting {previous_id}"
+    after = f"after posting {previous_id}" if previous_id else "at the start of the ledger"
+    missing = range(previous_id + 1, posting_id)
+    if not missing:
+        return f"posting {posting_id} links to a posting that is not in the ledger (chain broken {after})"
+    ids = str(missing[0]) if len(missing) == 1 else f"{missing[0]} to {missing[-1]}"
+    return (
+        f"posting {ids} is missing (deleted): posting {posting_id} links to a posting that is "
+        f"not in the ledger (chain broken {after})"
+    )
+
+
 def _chain(report: VerifyReport) -> Iterator[str]:
     prev_hash = GENESIS_HASH
+    previous_id = 0
     last_id = 0
     columns = ("id", "idempotency_key", "kind", "reference", "created_at", "prev_hash", "hash")
     while True:
@@ -74,21 +91,26 @@ def _chain(report: VerifyReport) -> Iterator[str]:
             report.postings += 1
             lines = entries.get(posting_id, [])
             report.entries += len(lines)
-            if stored_prev != prev_hash:
-                yield f"posting {posting_id} does not link to the posting before it (chain broken)"
-                return
             expected = posting_hash(
-                prev_hash=prev_hash,
+                prev_hash=stored_prev,
                 idempotency_key=key,
                 kind=kind,
                 reference=reference,
                 created_at=created_at,
                 entries=lines,
             )
+            if stored_prev != prev_hash:
+                yield _broken_link(
+                    posting_id=posting_id,
+                    previous_id=previous_id,
+                    is_self_consistent=expected == stored_hash,
+                )
+                return
             if expected != stored_hash:
                 yield f"posting {posting_id} was altered: its hash does not match its content"
                 return
             prev_hash = stored_hash
+            previous_id = posting_id
         last_id = postings[-1][0]
 
 
