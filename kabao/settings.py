@@ -144,6 +144,12 @@ else:
 
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Redis gives a message that was taken but never acknowledged (its worker died) to another worker
+# after this long. Countdowns and retry delays stay under half of it
+# (tests/reliability/test_worker_static.py), or Redis would deliver them again while they wait.
+KABAO_BROKER_VISIBILITY_TIMEOUT_SECONDS = env.int("KABAO_BROKER_VISIBILITY_TIMEOUT_SECONDS", default=3600)
+if REDIS_URL:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": KABAO_BROKER_VISIBILITY_TIMEOUT_SECONDS}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -79,3 +79,30 @@ def pay(django_capture_on_commit_callbacks):
         return order
 
     return _pay
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of this test's own, on a free port, killed at the end (tests/processes.py)."""
+    from tests.processes import RedisServer
+
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def celery_processes(transactional_db, private_redis, tmp_path):
+    """Workers and beats started by the test as real processes on `private_redis`; the test process
+    publishes there too. Every process is stopped at the end, killed if it does not stop."""
+    from tests.processes import Celery, publishing_to
+
+    processes = Celery(broker_url=private_redis.url, logs=tmp_path)
+    try:
+        with publishing_to(private_redis.url):
+            yield processes
+    finally:
+        processes.close()
