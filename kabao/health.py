@@ -1,5 +1,10 @@
-"""GET /healthz: is the database reachable, is the broker reachable."""
+"""GET /healthz: is the database reachable, is the broker reachable.
 
+The answer names each part "ok" or "down" and nothing else: no URL, host or error text, which could
+carry a password. The log line says which exception, by class only.
+"""
+
+import logging
 import os
 
 from django.db import connection
@@ -8,13 +13,16 @@ from django.urls import path
 
 from kabao.celery import app as celery_app
 
+logger = logging.getLogger(__name__)
+
 
 def _database() -> str:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         return "ok"
-    except Exception:
+    except Exception as exc:
+        logger.warning("healthz: database unreachable (%s)", type(exc).__name__)
         return "down"
 
 
@@ -23,7 +31,8 @@ def _broker() -> str:
         with celery_app.connection_for_write() as broker:
             broker.ensure_connection(max_retries=1, timeout=2)
         return "ok"
-    except Exception:
+    except Exception as exc:
+        logger.warning("healthz: broker unreachable (%s)", type(exc).__name__)
         return "down"
 
 

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_prometheus",
     "axes",
     "csp",
     "django_ratelimit",
@@ -57,6 +58,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every log line of the request, even the security middleware's, carries its id.
+    "kabao.middleware.RequestIdMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -69,6 +73,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "kabao.middleware.DomainErrorMiddleware",
     "kabao.middleware.DisplayTimeZoneMiddleware",
+    # Wraps what follows, so the answers it counts include a lockout's.
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last: it turns a login refused for a lockout into the lockout answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -371,10 +377,23 @@ KABAO_RATE_LIMITS = {
 RATELIMIT_ENABLE = KABAO_RATE_LIMITS_ENABLED
 RATELIMIT_IP_META_KEY = "kabao.rate_limits.client_ip"
 
+# --- operations (docs/operations.md) -------------------------------------------------------------
+# Bearer token a Prometheus scraper sends to /metrics; empty: only staff sessions may read it.
+KABAO_METRICS_TOKEN = env.str("KABAO_METRICS_TOKEN", default="")
+# json: one JSON object per line (production default, for a log shipper); plain: for a terminal.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured("LOG_FORMAT must be 'json' or 'plain'")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "kabao.observability.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "kabao.observability.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from accounts import api as accounts_api
 from disputes.urls_api import urlpatterns as disputes_api_urls
 from kabao.health import healthz
+from kabao.metrics import metrics
 from marketplace import api as marketplace_api
 from marketplace.merchant_urls_api import urlpatterns as merchant_api_urls
 from marketplace.stripe_views import stripe_pay
@@ -31,6 +32,7 @@ api_v1 = [
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("bench/", include("kabao.health")),  # the HTTP benchmarks' floor, only with KABAO_BENCH_FLOOR=1
     path("api/v1/", include((api_v1 + disputes_api_urls, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
