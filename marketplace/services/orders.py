@@ -36,10 +36,15 @@ from merchants.services import merchant_available_account
 logger = logging.getLogger(__name__)
 
 
-def _enqueue_delivery(order_id: int) -> None:
+def order_delivery_enqueue(order_id: int) -> None:
+    """Send the delivery task once the caller's transaction commits.
+
+    A broker that refuses the message is logged and does not undo the committed payment (`robust`):
+    the redelivery sweep sends the task again (sweeps.sweep_redeliver_paid).
+    """
     from marketplace.tasks import deliver_order_task
 
-    transaction.on_commit(lambda: deliver_order_task.delay(order_id))
+    transaction.on_commit(lambda: deliver_order_task.delay(order_id), robust=True)
 
 
 def order_create(*, buyer: User, product_id: int, quantity: int, idempotency_key: str | None = None) -> Order:
@@ -189,7 +194,7 @@ def _order_payment_captured(*, payment: Payment, amount: int, currency: str) -> 
                 order=order, refund_amount=hold.amount, reason="amount_mismatch", return_codes=True
             )
         else:
-            _enqueue_delivery(order.pk)
+            order_delivery_enqueue(order.pk)
     else:  # cancelled before the money came: its codes already went back to stock
         order.save(update_fields=["hold", "paid_at"])
         refund_locked_order(

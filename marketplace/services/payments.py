@@ -67,7 +67,7 @@ def webhook_receive(
             # died): act on it again; acting is idempotent, storing stays once.
             from marketplace.tasks import process_webhook_event_task
 
-            process_webhook_event_task.delay(existing.pk)
+            transaction.on_commit(lambda: process_webhook_event_task.delay(existing.pk))
         return existing, False
     return stored, True
 
@@ -135,7 +135,9 @@ def simulated_gateway_pay(*, reference: str, outcome: str, drop_webhook: bool) -
             body = event_body(charge).decode()
             from marketplace.tasks import deliver_simulated_webhook_task
 
-            transaction.on_commit(lambda: deliver_simulated_webhook_task.delay(body))
+            # A broker that refuses the webhook does not undo the committed charge: reconciliation
+            # asks the gateway and finds it (sweeps.sweep_reconcile_unpaid).
+            transaction.on_commit(lambda: deliver_simulated_webhook_task.delay(body), robust=True)
     return charge
 
 

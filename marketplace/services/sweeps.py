@@ -11,13 +11,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from kabao.sweeps import sweep_due
 from marketplace.models import Code, CodeStatus, Order, OrderStatus, Payment
 from marketplace.payments import ProviderUnavailable, get_provider
-from marketplace.services.orders import complete_locked_order, payment_captured
+from marketplace.services.orders import complete_locked_order, order_delivery_enqueue, payment_captured
 from marketplace.services.payments import deposit_payments_reconcile
 from marketplace.services.refunds import refund_locked_order
 from marketplace.services.transitions import order_transition
@@ -91,6 +92,28 @@ def sweep_refund_undelivered(*, now: datetime | None = None) -> int:
     return sweep_due(due, _refund_undelivered, order_by="delivery_due_at")
 
 
+def sweep_redeliver_paid(*, now: datetime | None = None) -> int:
+    """Paid for KABAO_RECONCILE_AFTER_SECONDS and still not delivered: send the delivery task again.
+
+    A broker that lost its messages (Redis restarted without persistence, a publish refused while it
+    was down) would otherwise leave the order waiting for its delivery deadline and a refund. Delivery
+    re-reads the order under its lock and returns early when it is done, so a message sent twice
+    delivers once.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.KABAO_RECONCILE_AFTER_SECONDS)
+    order_ids = list(
+        Order.objects.filter(status=OrderStatus.PAID, paid_at__lte=cutoff, delivery_due_at__gt=now)
+        .order_by("paid_at")
+        .values_list("pk", flat=True)[:RECONCILE_LIMIT]
+    )
+    with transaction.atomic(durable=True):
+        for order_id in order_ids:
+            logger.warning("order %s paid but not delivered: its delivery task is sent again", order_id)
+            order_delivery_enqueue(order_id)
+    return len(order_ids)
+
+
 def _auto_confirm(order: Order) -> None:
     complete_locked_order(order=order, actor=None, note="protection_window_ended")
 
@@ -118,5 +141,6 @@ def sweep_deadlines(*, now: datetime | None = None) -> dict[str, int]:
         "reconciled": sweep_reconcile_unpaid(now=now) + deposit_payments_reconcile(now=now),
         "expired": _unless_provider_down(sweep_expire_unpaid, now),
         "refunded_undelivered": _unless_provider_down(sweep_refund_undelivered, now),
+        "redelivered": sweep_redeliver_paid(now=now),
         "auto_confirmed": sweep_auto_confirm(now=now),
     }

@@ -114,7 +114,13 @@ def test_a_frozen_hold_is_not_released_by_the_window(buyer, stocked_product, mer
 def test_sweep_deadlines_reports_each_kind(buyer, stocked_product):
     order_create(buyer=buyer, product_id=stocked_product.pk, quantity=1)
     report = sweep_deadlines(now=timezone.now() + timedelta(days=1))
-    assert report == {"reconciled": 0, "expired": 1, "refunded_undelivered": 0, "auto_confirmed": 0}
+    assert report == {
+        "reconciled": 0,
+        "expired": 1,
+        "refunded_undelivered": 0,
+        "redelivered": 0,
+        "auto_confirmed": 0,
+    }
 
 
 @pytest.mark.django_db(transaction=True)
