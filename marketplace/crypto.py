@@ -5,6 +5,10 @@ fails to decrypt instead of revealing the wrong code. Ciphertext layout: key id 
 (12) | sealed. `KABAO_CODE_KEYS` lists keys newest first; the newest encrypts, any decrypts.
 (django-fernet-encrypted-fields derives its key from SECRET_KEY and has no associated data,
 hence this small helper on `cryptography`.)
+
+A function that holds a code in clear and calls out (a library, the database) marks it with
+`sensitive_variables`: a crash report (the DEBUG page, the email Django sends to ADMINS) shows
+stars instead of the code.
 """
 
 import base64
@@ -15,13 +19,20 @@ from functools import lru_cache
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
+
+from kabao.errors import DomainError
 
 KEY_ID_BYTES = 8
 NONCE_BYTES = 12
 
 
-class CodeDecryptionError(Exception):
-    pass
+class CodeDecryptionError(DomainError):
+    """A stored code cannot be read: its ciphertext was altered or moved to another row, or its key
+    is no longer configured. The message says which, never the code."""
+
+    def __init__(self, message: str):
+        super().__init__("code_unreadable", message, status=409)
 
 
 def _decode_key(text: str) -> bytes:
@@ -48,12 +59,14 @@ def normalize_code(code: str) -> str:
     return code.strip()
 
 
+@sensitive_variables("code")
 def code_fingerprint(code: str) -> str:
     """Keyed hash of a code: lets the platform refuse duplicates without comparing codes in clear."""
     key = settings.KABAO_CODE_HASH_KEY.encode()
     return hmac.new(key, normalize_code(code).encode(), hashlib.sha256).hexdigest()
 
 
+@sensitive_variables("code")
 def encrypt_code(code: str, *, fingerprint: str) -> bytes:
     key_id, aead = _configured_keys()[0]
     nonce = os.urandom(NONCE_BYTES)
@@ -68,7 +81,9 @@ def decrypt_code(ciphertext: bytes, *, fingerprint: str) -> str:
             try:
                 return aead.decrypt(nonce, sealed, fingerprint.encode()).decode()
             except Exception as exc:  # InvalidTag: altered or moved ciphertext
-                raise CodeDecryptionError("the code's ciphertext does not belong to this row") from exc
+                raise CodeDecryptionError(
+                    "the code's ciphertext does not belong to its row (altered or moved)"
+                ) from exc
     raise CodeDecryptionError("the code was encrypted with a key that is no longer configured")
 
 

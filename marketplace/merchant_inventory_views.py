@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
 from kabao.errors import DomainError
@@ -115,6 +116,7 @@ def _report_groups(report: UploadReport) -> list[dict]:
     return [{"reason": refusal_reason(reason), "lines": numbers} for reason, numbers in lines.items()]
 
 
+@sensitive_variables("text")
 def _upload_lines(form: UploadForm) -> Iterable[str] | None:
     """The uploaded file read line by line, or the pasted text; None when both are empty."""
     upload = form.cleaned_data.get("file")
@@ -126,6 +128,7 @@ def _upload_lines(form: UploadForm) -> Iterable[str] | None:
 
 @active_shop_page
 @require_http_methods(["GET", "POST"])
+@sensitive_variables("lines")
 def _inventory(request: HttpRequest, merchant: Merchant, product_id: int) -> HttpResponse:
     product = merchant_product(merchant, product_id)
     form = UploadForm(request.POST or None, request.FILES or None)
@@ -145,6 +148,7 @@ def _inventory(request: HttpRequest, merchant: Merchant, product_id: int) -> Htt
                     form = UploadForm()
             except DomainError as exc:
                 status = refused(request, exc)
+                form = UploadForm()  # nothing was stored; the page does not carry the codes back
     code_status = request.GET.get("status", "")
     if code_status not in CodeStatus.values:
         code_status = ""
@@ -179,6 +183,7 @@ def _too_large(request: HttpRequest, message: str) -> HttpResponse:
 
 
 @csrf_exempt  # the size is checked before Django reads the body; csrf_protect then runs as usual
+@sensitive_post_parameters("codes")  # pasted codes never reach a crash report
 @rate_limit("code_upload", per="user", methods=("POST",))
 def inventory(request: HttpRequest, product_id: int) -> HttpResponse:
     """Codes of one product and the upload form. An upload over the size limit is refused from its

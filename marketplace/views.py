@@ -11,10 +11,12 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
 from kabao.errors import DomainError, NotFound, user_message
 from kabao.rate_limits import rate_limit
+from marketplace.crypto import CodeDecryptionError
 from marketplace.hooks import order_dispute_summary
 from marketplace.models import Game, Order, OrderStatus, SimulatedCharge
 from marketplace.payments.simulated import pay_url
@@ -174,6 +176,8 @@ def order_list(request: HttpRequest) -> HttpResponse:
     return render(request, "marketplace/orders.html", {"orders": orders})
 
 
+# All locals, in every frame below: a template's context holds the codes in clear.
+@sensitive_variables()
 def _order_page(request: HttpRequest, order: Order, codes: list[str] | None = None) -> HttpResponse:
     is_waiting = order.status in (OrderStatus.PENDING_PAYMENT, OrderStatus.PAID)
     # The page polls itself for `?live=1` while it waits for payment or delivery: the live part only.
@@ -210,9 +214,20 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@sensitive_variables("codes")
 def order_reveal(request: HttpRequest, order_id: int) -> HttpResponse:
     order = order_visible_to(request.user, order_id)  # type: ignore[arg-type]
-    codes = order_codes(order=order, actor=request.user)  # type: ignore[arg-type]
+    try:
+        codes = order_codes(order=order, actor=request.user)  # type: ignore[arg-type]
+    except CodeDecryptionError:  # logged by the service, by id; no wrong code is shown
+        messages.error(
+            request,
+            _(
+                "The codes of this order failed their integrity check and cannot be shown. "
+                "Please open a dispute: the platform will replace them or refund you."
+            ),
+        )
+        return redirect("marketplace:order", order_id=order.pk)
     return _order_page(request, order, codes)
 
 

@@ -13,9 +13,11 @@ import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from kabao.errors import Conflict, DomainError, NotFound
 from marketplace.crypto import (
+    CodeDecryptionError,
     code_fingerprint,
     decrypt_code,
     encrypt_code,
@@ -41,6 +43,8 @@ class UploadReport:
     invalid: list[dict] = field(default_factory=list)
 
 
+# The codes in clear are starred out of crash reports (the DEBUG page, the email to ADMINS).
+@sensitive_variables("lines", "raw", "code", "candidates")
 def codes_upload(*, product: Product, lines: Iterable[str]) -> UploadReport:
     """Add codes to a product. All accepted codes are stored in one transaction, or none.
 
@@ -107,6 +111,7 @@ def _stored(fingerprints: list[str]) -> Iterator[tuple[str, int]]:
             yield from Code.objects.filter(fingerprint__in=chunk).values_list("fingerprint", "merchant_id")
 
 
+@sensitive_variables("candidates", "items", "chunk", "code")
 def _insert_codes(product: Product, candidates: dict[str, tuple[int, str]]) -> None:
     """Encrypt and insert a chunk at a time: 100,000 rows built at once would cost hundreds of MB.
 
@@ -179,6 +184,7 @@ def codes_void(*, merchant: Merchant, code_ids: list[int]) -> int:
         return Code.objects.filter(pk__in=ids).update(status=CodeStatus.VOID)
 
 
+@sensitive_variables("plain")
 def codes_reencrypt(*, batch_size: int = 1_000) -> int:
     """Re-encrypt every code not under the newest key (after a key was added to KABAO_CODE_KEYS).
 
@@ -193,7 +199,10 @@ def codes_reencrypt(*, batch_size: int = 1_000) -> int:
                 return done
             stale = [code for code in codes if not is_current_key(bytes(code.ciphertext))]
             for code in stale:
-                plain = decrypt_code(bytes(code.ciphertext), fingerprint=code.fingerprint)
+                try:
+                    plain = decrypt_code(bytes(code.ciphertext), fingerprint=code.fingerprint)
+                except CodeDecryptionError as exc:  # this batch rolls back; the ones before stay done
+                    raise CodeDecryptionError(f"code {code.pk}: {exc.message}") from exc
                 code.ciphertext = encrypt_code(plain, fingerprint=code.fingerprint)
             Code.objects.bulk_update(stale, ["ciphertext"])
         done += len(stale)

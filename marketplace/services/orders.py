@@ -10,11 +10,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import User
 from escrow.services import hold_place, hold_set_release_at, hold_settle, provider_account
 from kabao.errors import Conflict, DomainError, NotFound
-from marketplace.crypto import decrypt_code
+from marketplace.crypto import CodeDecryptionError, decrypt_code
 from marketplace.models import (
     Code,
     CodeStatus,
@@ -243,14 +244,28 @@ def order_deliver(*, order_id: int) -> Order:
     return order
 
 
+@sensitive_variables("plain")
 def order_codes(*, order: Order, actor: User) -> list[str]:
-    """The codes in clear, for the buyer only, after delivery; the first read is recorded."""
+    """The codes in clear, for the buyer only, after delivery; the first read is recorded.
+
+    A code that cannot be decrypted (its ciphertext altered or moved to another row, or its key
+    gone) refuses the whole reveal with CodeDecryptionError (409 `code_unreadable`) and is logged
+    by id, never by content: no wrong code is ever shown.
+    """
     if order.buyer_id != actor.pk or order.delivered_at is None:
         return []
     codes = list(
         Code.objects.filter(order=order, status=CodeStatus.SOLD, replaced_at__isnull=True).order_by("id")
     )
-    plain = [decrypt_code(bytes(code.ciphertext), fingerprint=code.fingerprint) for code in codes]
+    plain = []
+    for code in codes:
+        try:
+            plain.append(decrypt_code(bytes(code.ciphertext), fingerprint=code.fingerprint))
+        except CodeDecryptionError as exc:
+            logger.error(
+                "order %s: code %s cannot be read, reveal refused: %s", order.pk, code.pk, exc.message
+            )
+            raise
     if order.codes_revealed_at is None:
         with transaction.atomic():
             updated = Order.objects.filter(pk=order.pk, codes_revealed_at__isnull=True).update(
