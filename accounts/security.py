@@ -44,12 +44,10 @@ def lockout_response(
             status=429,
         )
     else:
-        form = EmailLoginForm(request)
-        form.add_error(
-            None,
-            _("Too many failed logins. For your safety, try again in %(minutes)d minutes.")
-            % {"minutes": minutes},
-        )
-        response = render(request, "accounts/login.html", {"form": form, "next": ""}, status=429)
+        message = _("Too many failed logins. For your safety, try again in %(minutes)d minutes.") % {
+            "minutes": minutes
+        }
+        context = {"form": EmailLoginForm(request), "next": "", "lockout_message": message}
+        response = render(request, "accounts/login.html", context, status=429)
     response["Retry-After"] = retry_after
     return response
