@@ -72,13 +72,16 @@ def webhook_receive(
     return stored, True
 
 
-def webhook_process(*, event_pk: int) -> None:
+def webhook_process(*, event_pk: int) -> int | None:
     """Act on a stored event once. Every action is idempotent and re-reads the payment, so a crash
     between acting and marking the event processed only repeats a no-op, and events may come in any
-    order: one about a payment not yet seen captured asks the provider first."""
+    order: one about a payment not yet seen captured asks the provider first.
+
+    Returns the id of the order whose payment this event captured (its delivery is due), or None."""
     event = WebhookEvent.objects.get(pk=event_pk)
     if event.processed_at is not None:
-        return
+        return None
+    captured_order_id = None
     data = event.payload.get("data", {})
     # Only the provider that holds a payment speaks for it: a Stripe event naming a simulated
     # reference (or the reverse) is ignored.
@@ -87,7 +90,10 @@ def webhook_process(*, event_pk: int) -> None:
         # Not ours (another integration on the same account) or a type we do not act on.
         logger.info("webhook %s of type %s ignored", event.event_id, event.event_type)
     elif event.event_type == "payment.succeeded":
-        payment_captured(reference=payment.reference, amount=int(data["amount"]), currency=data["currency"])
+        payment = payment_captured(
+            reference=payment.reference, amount=int(data["amount"]), currency=data["currency"]
+        )
+        captured_order_id = payment.order_id
     elif event.event_type == "payment.failed":
         payment_failed(reference=payment.reference)
     elif event.event_type == "payment.refunded":
@@ -115,6 +121,7 @@ def webhook_process(*, event_pk: int) -> None:
                 status=data.get("status", ""),
             )
     WebhookEvent.objects.filter(pk=event.pk, processed_at__isnull=True).update(processed_at=timezone.now())
+    return captured_order_id
 
 
 def simulated_gateway_pay(*, reference: str, outcome: str, drop_webhook: bool) -> SimulatedCharge:
