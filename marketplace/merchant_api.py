@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable, Iterator
 
+from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import parsers, serializers, status
@@ -215,6 +216,7 @@ class CodeUploadApi(APIView):
         )
 
 
+@sensitive_variables("data", "codes")
 def _code_lines(request: Request) -> Iterable[str]:
     data = request.data
     if isinstance(data, Iterator):  # text/plain, read lazily from the stream
