@@ -111,6 +111,7 @@ def test_credentials_never_reach_a_log_line(client, log_lines):
         ("kabao.request", "INFO", "GET api/v1/orders/ 200", allowed["X-Request-ID"]),
     ]
     careless = lines[3]
+    assert careless["request_id"] == "-"  # logged after the requests: no id left behind
     assert (careless["authorization"], careless["session_key"], careless["order_id"]) == (
         REDACTED,
         REDACTED,
