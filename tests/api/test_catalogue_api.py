@@ -258,8 +258,8 @@ def test_codes_upload_as_a_json_list(merchant_api, product):
     }
     assert clear_codes(product) == ["AAAA-0001", "AAAA-0002"]
     assert list(Code.objects.order_by("id").values_list("masked", "status", "merchant_id")) == [
-        ("AAAA…0001", CodeStatus.AVAILABLE, product.merchant_id),
-        ("AAAA…0002", CodeStatus.AVAILABLE, product.merchant_id),
+        ("AA…01", CodeStatus.AVAILABLE, product.merchant_id),
+        ("AA…02", CodeStatus.AVAILABLE, product.merchant_id),
     ]
 
 

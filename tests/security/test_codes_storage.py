@@ -22,7 +22,7 @@ from accounts.models import User
 from accounts.services import api_token_create
 from disputes.services.lifecycle import dispute_open
 from disputes.services.remedies import dispute_offer
-from marketplace.crypto import CodeDecryptionError, code_fingerprint, decrypt_code
+from marketplace.crypto import CodeDecryptionError, code_fingerprint, decrypt_code, mask_code
 from marketplace.models import Code, CodeStatus, Order, OrderStatus
 from marketplace.services.inventory import codes_upload, codes_void
 from marketplace.services.orders import order_codes, order_create
@@ -223,3 +223,24 @@ def test_rotation_stops_at_a_moved_ciphertext_and_names_it(settings):
     assert str(stopped.value) == f"rotation stopped: code {first.pk}: {MOVED}"
     third.refresh_from_db()
     assert bytes(third.ciphertext)[:8] != hashlib.sha256(base64.urlsafe_b64decode(NEW_KEY)).digest()[:8]
+
+
+# --- masks --------------------------------------------------------------------------------------
+
+
+def test_a_mask_shows_under_half_of_any_code_and_at_most_four_characters_a_side():
+    """Masks are what merchants, staff, dispute records and evidence files show of a code."""
+    assert [
+        mask_code(code) for code in ["AB", "ABCD", "ABCDE", "ABCDEFGH", "AAAA-0001", "ABCD-1234-EFGH-5678"]
+    ] == [
+        "…",
+        "…",
+        "A…E",
+        "A…H",
+        "AA…01",
+        "ABCD…5678",
+    ]
+    for length in range(1, 65):
+        code = "".join(chr(ord("a") + number % 26) for number in range(length))
+        shown = len(mask_code(code)) - 1
+        assert shown <= 8 and 2 * shown < length, (length, mask_code(code))
