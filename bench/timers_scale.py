@@ -15,13 +15,16 @@ Goal (issue 8): a sweep that acts on 1,000 due ones among 1,000,000 in under 2 s
 """
 
 import argparse
+import statistics
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _setup import DEFAULT_DATABASE_URL, django_for, floor_select_one, summary
+from _setup import DEFAULT_DATABASE_URL, django_for, floor_select_one
+from django.db.models import Q
 
 FILL = """
 INSERT INTO escrow_account (code, kind, currency, balance, allow_negative, created_at)
@@ -45,18 +48,47 @@ ANALYZE;
 
 
 REDIS_URL = "redis://127.0.0.1:6379/10"
+PLAN_BATCH = 200
 
 
-def measure(background: int, due: int, database_url: str) -> dict[str, str]:
-    django_for(database_url, fresh=True, redis_url=REDIS_URL)
+def _server(database_url: str) -> tuple[str, str]:
+    base, name = database_url.rsplit("/", 1)
+    return base, name
+
+
+def _admin(database_url: str, *statements: str) -> None:
+    import psycopg
+
+    base, _ = _server(database_url)
+    with psycopg.connect(base + "/postgres", autocommit=True) as connection:
+        for statement in statements:
+            connection.execute(statement)
+
+
+def _exists(database_url: str, name: str) -> bool:
+    import psycopg
+
+    base, _ = _server(database_url)
+    with psycopg.connect(base + "/postgres", autocommit=True) as connection:
+        return (
+            connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
+        )
+
+
+def _use(name: str) -> None:
+    """Point Django's connection at another database of the same server."""
     from django.db import connection
-    from django.utils import timezone
 
-    from disputes.models import Dispute, DisputeLevel, DisputeStatus
+    connection.close()
+    connection.settings_dict["NAME"] = name
+
+
+def build(background: int, due: int) -> float:
+    """Fill the current database: `background` open disputes written in bulk, `due` made the real way."""
+    from django.db import connection, transaction
+
     from disputes.services.lifecycle import dispute_open
-    from disputes.services.timers import sweep_decision_deadline, sweep_merchant_silence
     from escrow.services import provider_account
-    from kabao.celery import app
     from marketplace.services.orders import order_create, order_deliver, payment_captured
     from marketplace.services.payments import simulated_gateway_pay
     from merchants.services import merchant_available_account
@@ -66,8 +98,6 @@ def measure(background: int, due: int, database_url: str) -> dict[str, str]:
     product = ProductFactory(merchant=merchant)
     filler_buyer = UserFactory()
     started = time.perf_counter()
-    from django.db import transaction
-
     with transaction.atomic():
         clearing = provider_account("simulated", "CNY")
         available = merchant_available_account(merchant, "CNY")
@@ -85,7 +115,6 @@ def measure(background: int, due: int, database_url: str) -> dict[str, str]:
         )
     fill_seconds = time.perf_counter() - started
     stock(product, due)
-    due_ids = []
     for _ in range(due):
         buyer = UserFactory()
         order = order_create(buyer=buyer, product_id=product.pk, quantity=1)
@@ -93,59 +122,187 @@ def measure(background: int, due: int, database_url: str) -> dict[str, str]:
         simulated_gateway_pay(reference=order.payment.reference, outcome="succeeded", drop_webhook=True)
         payment_captured(reference=order.payment.reference, amount=order.amount, currency=order.currency)
         order_deliver(order_id=order.pk)
-        due_ids.append(dispute_open(order_id=order.pk, buyer=buyer, reason="not_received", message="?").pk)
+        dispute_open(order_id=order.pk, buyer=buyer, reason="not_received", message="?")
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        cursor.execute("VACUUM ANALYZE")
+    return fill_seconds
+
+
+class Statements:
+    """Counts the SQL statements Django sends while it is installed."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        self.count += 1
+        return execute(sql, params, many, context)
+
+
+def _plans(later: datetime) -> list[str]:
+    """EXPLAIN of the very queries the two sweeps send (the ORM's SQL, FOR UPDATE SKIP LOCKED, LIMIT)."""
+    from django.db import connection, transaction
+
+    from disputes.models import Dispute, DisputeLevel, DisputeStatus
+
+    waiting_on_remedy = Q(status=DisputeStatus.AWAITING_BUYER, remedy_objection_due_at__isnull=False)
+    querysets = [
+        Dispute.objects.filter(
+            status=DisputeStatus.AWAITING_MERCHANT,
+            level=DisputeLevel.MERCHANT,
+            merchant_first_response_at__isnull=True,
+            merchant_response_due_at__lte=later,
+        ).order_by("merchant_response_due_at"),
+        Dispute.objects.filter(
+            ~Q(status=DisputeStatus.RESOLVED) & Q(decision_due_at__lte=later) & ~waiting_on_remedy
+        ).order_by("decision_due_at"),
+    ]
+    plans = []
+    with transaction.atomic(), connection.cursor() as cursor:
+        for queryset in querysets:
+            sql, params = queryset.select_for_update(skip_locked=True, of=("self",))[
+                :PLAN_BATCH
+            ].query.sql_with_params()
+            cursor.execute("EXPLAIN " + sql + " FOR UPDATE OF disputes_dispute SKIP LOCKED", params)
+            plans.append(" / ".join(row[0].strip() for row in cursor.fetchall()))
+    return plans
+
+
+def _chain_checked() -> int:
+    """The hash chain and the balance of every posting, as verify_ledger checks them (its hold check
+    does not apply: the background holds are written without postings)."""
+    from escrow.verify import VerifyReport, _chain, _unbalanced_postings
+
+    report = VerifyReport()
+    violations = [*_unbalanced_postings(), *_chain(report)]
+    assert not violations, violations
+    return report.postings
+
+
+def measure_once(due: int) -> dict[str, float | int]:
+    from django.db import connection
+    from django.utils import timezone
+
+    from disputes.models import Dispute, DisputeLevel, DisputeStatus
+    from disputes.services.timers import sweep_decision_deadline, sweep_merchant_silence
+
+    due_ids = list(
+        Dispute.objects.filter(merchant_response_due_at__lte=timezone.now() + timedelta(days=5)).values_list(
+            "pk", flat=True
+        )
+    )
+    assert len(due_ids) == due, (len(due_ids), due)
     later = timezone.now() + timedelta(days=5)
     floor = floor_select_one()
 
-    started = time.perf_counter()
-    escalated = sweep_merchant_silence(now=later)
-    escalate_seconds = time.perf_counter() - started
+    counter = Statements()
+    with connection.execute_wrapper(counter):
+        started = time.perf_counter()
+        escalated = sweep_merchant_silence(now=later)
+        escalate_seconds = time.perf_counter() - started
+    escalate_statements = counter.count
     assert escalated == due
     assert Dispute.objects.filter(pk__in=due_ids, level=DisputeLevel.PLATFORM).count() == due
 
-    started = time.perf_counter()
-    refunded = sweep_decision_deadline(now=later)
-    refund_seconds = time.perf_counter() - started
+    counter = Statements()
+    with connection.execute_wrapper(counter):
+        started = time.perf_counter()
+        refunded = sweep_decision_deadline(now=later)
+        refund_seconds = time.perf_counter() - started
+    refund_statements = counter.count
     assert refunded == due
     assert Dispute.objects.filter(pk__in=due_ids, status=DisputeStatus.RESOLVED).count() == due
+    return {
+        "floor_p50_ms": statistics.median(floor),
+        "escalate_s": escalate_seconds,
+        "escalate_statements": escalate_statements,
+        "refund_s": refund_seconds,
+        "refund_statements": refund_statements,
+        "later": later.timestamp(),
+        "verify": _chain_checked(),
+    }
 
-    with connection.cursor() as cursor:
-        plans = []
-        for sql in (
-            "EXPLAIN SELECT id FROM disputes_dispute WHERE status = 'awaiting_merchant' AND level = 'merchant'"
-            " AND merchant_first_response_at IS NULL AND merchant_response_due_at <= now()"
-            " ORDER BY merchant_response_due_at LIMIT 200 FOR UPDATE SKIP LOCKED",
-            "EXPLAIN SELECT id FROM disputes_dispute WHERE NOT status = 'resolved' AND decision_due_at <= now()"
-            " ORDER BY decision_due_at LIMIT 200 FOR UPDATE SKIP LOCKED",
-        ):
-            cursor.execute(sql)
-            plans.append(" / ".join(row[0].strip() for row in cursor.fetchall()))
-    connection.close()
+
+def measure(background: int, due: int, database_url: str, *, repeat: int, reuse: bool) -> None:
+    from datetime import UTC
+
+    base, name = _server(database_url)
+    template = f"{name}_tpl_{background}_{due}"
+    django_for(f"{base}/{name}", fresh=False, redis_url=REDIS_URL)
+    if reuse and _exists(database_url, template):
+        print(f"  reusing the data of {template}")
+    else:
+        _admin(
+            database_url,
+            f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)',
+            f'CREATE DATABASE "{template}"',
+        )
+        _use(template)
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        started = time.perf_counter()
+        fill_seconds = build(background, due)
+        print(f"  built {template}: fill {fill_seconds:.1f} s, in all {time.perf_counter() - started:.1f} s")
+    results = []
+    for run in range(repeat):
+        _use("postgres")
+        from django.db import connection
+
+        connection.close()
+        _admin(
+            database_url,
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+            f'CREATE DATABASE "{name}" TEMPLATE "{template}"',
+        )
+        _use(name)
+        result = measure_once(due)
+        results.append(result)
+        print(
+            f"  run {run + 1}: floor p50 {result['floor_p50_ms']:.3f} ms · escalate {due} "
+            f"{result['escalate_s']:.2f} s ({result['escalate_statements']} statements) · refund {due} "
+            f"{result['refund_s']:.2f} s ({result['refund_statements']} statements) · verify_ledger ok "
+            f"({result['verify']:,} postings)"
+        )
+    later = datetime.fromtimestamp(float(results[-1]["later"]), tz=UTC)
+    plans = _plans(later)
+    print(f"  plan, merchant silence: {plans[0]}")
+    print(f"  plan, decision deadline: {plans[1]}")
+    for key, label in (("escalate_s", "escalate"), ("refund_s", "refund")):
+        values = sorted(float(r[key]) for r in results)
+        print(
+            f"  {label} {due}: median {statistics.median(values):.2f} s, spread {values[0]:.2f} – {values[-1]:.2f} s"
+            f" over {len(values)} runs ({statistics.median(values) / due * 1000:.2f} ms each)"
+        )
+    _use("postgres")
+    from kabao.celery import app
+
     with app.connection_for_write() as broker:  # the notices nobody will send
         broker.default_channel.queue_purge("celery")
-    return {
-        "open disputes in the tables": f"{background + due:,}",
-        "fill": f"{fill_seconds:.1f} s",
-        "floor (SELECT 1)": summary(floor),
-        f"escalate {due} due (merchant silence)": f"{escalate_seconds:.2f} s ({escalate_seconds / due * 1000:.2f} ms each)",
-        f"refund {due} due (decision deadline)": f"{refund_seconds:.2f} s ({refund_seconds / due * 1000:.2f} ms each)",
-        "plan, merchant silence": plans[0],
-        "plan, decision deadline": plans[1],
-    }
+    if not reuse:
+        _admin(database_url, f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--background", default="10000,100000,1000000")
-    parser.add_argument("--due", type=int, default=1000)
+    parser.add_argument(
+        "--background", default="10000,100000,1000000", help="open disputes not due, per size"
+    )
+    parser.add_argument("--due", type=int, default=1000, help="due disputes the sweeps act on")
+    parser.add_argument("--repeat", type=int, default=3, help="measured runs per size (from the same data)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the built data for the next run and reuse it"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="10,000 background and 1,000 due, one run (minutes)"
+    )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL.replace("scale", "timers"))
     args = parser.parse_args()
+    if args.quick:
+        args.background, args.due, args.repeat = "10000", 1000, 1
     for size in [int(part) for part in args.background.split(",")]:
-        print(f"\n== {size:,} open disputes in the tables, {args.due:,} due")
-        for name, value in measure(size, args.due, args.database_url).items():
-            print(f"  {name:<42} {value}")
+        print(f"\n== {size + args.due:,} open disputes in the tables ({size:,} not due), {args.due:,} due")
+        measure(size, args.due, args.database_url, repeat=args.repeat, reuse=args.reuse)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,17 @@
 """What a resolution does with the money. Runs with the dispute and its order locked."""
 
+from collections.abc import Callable, Sequence
+
 from django.conf import settings
 
 from accounts.models import User
 from disputes.models import Dispute, Resolution
-from escrow.models import AccountKind, HoldStatus
-from escrow.services import account_get_or_create, hold_set_frozen, posting_create
+from escrow.models import Account, AccountKind, HoldStatus
+from escrow.services import PostingSpec, account_get_or_create, hold_set_frozen, postings_create
 from kabao.errors import DomainError
 from marketplace.models import OrderStatus
 from marketplace.services.orders import complete_locked_order
-from marketplace.services.refunds import refund_locked_order
+from marketplace.services.refunds import RefundRequest, refund_locked_order, refund_locked_orders
 from marketplace.services.transitions import order_transition
 
 
@@ -29,23 +31,57 @@ def _release(dispute: Dispute, actor: User | None) -> None:
         )
 
 
+def _credit_accounts(disputes: Sequence[Dispute]) -> dict[tuple[int, str], Account]:
+    """The buyers' credit accounts, made where missing: three statements for the batch."""
+    wanted = {(dispute.buyer_id, dispute.order.currency) for dispute in disputes}
+    codes = {f"buyer:{buyer_id}:credit:{currency}": (buyer_id, currency) for buyer_id, currency in wanted}
+    Account.objects.bulk_create(
+        [
+            Account(code=code, kind=AccountKind.BUYER_CREDIT, currency=currency)
+            for code, (_, currency) in sorted(codes.items())
+        ],
+        ignore_conflicts=True,
+    )
+    found = {account.code: account for account in Account.objects.filter(code__in=list(codes))}
+    result = {}
+    for code, (buyer_id, currency) in codes.items():
+        if found[code].currency != currency:
+            raise DomainError("currency_mismatch", f"account {code} is in {found[code].currency}")
+        result[(buyer_id, currency)] = found[code]
+    return result
+
+
+def compensate_many(compensations: Sequence[tuple[Dispute, int]]) -> None:
+    """Credit each buyer `amount` from the platform's compensation account: one posting per dispute
+    (key `dispute:<id>:compensation`), the batch written together."""
+    compensations = [(dispute, amount) for dispute, amount in compensations if amount]
+    if not compensations:
+        return
+    credits = _credit_accounts([dispute for dispute, _ in compensations])
+    sources: dict[str, Account] = {}
+    postings = []
+    for dispute, amount in compensations:
+        currency = dispute.order.currency
+        if currency not in sources:
+            sources[currency] = account_get_or_create(
+                code=f"platform:compensation:{currency}",
+                kind=AccountKind.PLATFORM,
+                currency=currency,
+                allow_negative=True,
+            )
+        postings.append(
+            PostingSpec(
+                idempotency_key=f"dispute:{dispute.pk}:compensation",
+                kind="dispute_compensation",
+                reference=f"dispute:{dispute.pk}",
+                lines=[(sources[currency], -amount), (credits[(dispute.buyer_id, currency)], amount)],
+            )
+        )
+    postings_create(postings=postings)
+
+
 def _compensate(dispute: Dispute, amount: int) -> None:
-    currency = dispute.order.currency
-    source = account_get_or_create(
-        code=f"platform:compensation:{currency}",
-        kind=AccountKind.PLATFORM,
-        currency=currency,
-        allow_negative=True,
-    )
-    credit = account_get_or_create(
-        code=f"buyer:{dispute.buyer_id}:credit:{currency}", kind=AccountKind.BUYER_CREDIT, currency=currency
-    )
-    posting_create(
-        idempotency_key=f"dispute:{dispute.pk}:compensation",
-        kind="dispute_compensation",
-        reference=f"dispute:{dispute.pk}",
-        lines=[(source, -amount), (credit, amount)],
-    )
+    compensate_many([(dispute, amount)])
 
 
 def compensation_for(dispute: Dispute) -> int:
@@ -80,3 +116,21 @@ def settle_locked(
     if compensation:
         _compensate(dispute, compensation)
     return refunded
+
+
+def refund_in_full_and_compensate_locked(
+    *, disputes: Sequence[Dispute], note_of: Callable[[Dispute], str]
+) -> None:
+    """The decision deadline's money for a batch of locked disputes (their orders locked too): what is
+    left of each payment back to the buyer, plus the compensation. Sets `refunded_amount` and
+    `compensation_amount` on each dispute (the caller saves them)."""
+    refunds = []
+    for dispute in disputes:
+        payment = dispute.order.payment
+        dispute.refunded_amount = payment.amount - payment.refunded_amount
+        dispute.compensation_amount = compensation_for(dispute)
+        refunds.append(
+            RefundRequest(order=dispute.order, amount=dispute.refunded_amount, reason=note_of(dispute))
+        )
+    refund_locked_orders(refunds=refunds, actor=None)
+    compensate_many([(dispute, dispute.compensation_amount) for dispute in disputes])

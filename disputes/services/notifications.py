@@ -28,6 +28,22 @@ def notify(dispute: Dispute, *, to: str, what: str, due_at: datetime | None) -> 
     transaction.on_commit(lambda: send_dispute_email_task.delay(dispute.pk, to, what, due))
 
 
+Notice = tuple[int, str, str, str | None]  # dispute id, role to tell, what happened, due (ISO) or None
+
+
+def notify_many(notices: list[Notice]) -> None:
+    """The notices of one sweep batch: one task after commit for all of them (the worker sends one
+    e-mail per recipient), instead of one enqueue per notice inside the sweep."""
+    from disputes.tasks import send_dispute_emails_task
+
+    if notices:
+        transaction.on_commit(lambda: send_dispute_emails_task.delay(notices))
+
+
+def notice(dispute: Dispute, *, to: str, what: str, due_at: datetime | None) -> Notice:
+    return (dispute.pk, to, what, due_at.isoformat() if due_at else None)
+
+
 def recipients(dispute: Dispute, role: str) -> list[str]:
     from accounts.models import User
 

@@ -7,22 +7,28 @@
 A dispute never closes because the buyer went quiet while nothing was remedied.
 """
 
+from collections.abc import Callable
 from datetime import datetime
 
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from disputes.models import ActorRole, Dispute, DisputeLevel, DisputeStatus, EventKind, Resolution
-from disputes.services.money import compensation_for
-from disputes.services.notifications import notify
-from disputes.services.resolution import resolve_locked_by_timer
-from disputes.services.transitions import (
-    dispute_escalate_locked,
-    dispute_raise_to_senior_locked,
-    dispute_record,
+from disputes.models import (
+    ActorRole,
+    Dispute,
+    DisputeEvent,
+    DisputeLevel,
+    DisputeStatus,
+    EventKind,
+    Resolution,
 )
-from kabao.sweeps import sweep_due
-from marketplace.services.transitions import order_lock
+from disputes.services.notifications import notice, notify, notify_many
+from disputes.services.resolution import resolve_by_decision_deadline_locked, resolve_locked_by_timer
+from disputes.services.transitions import dispute_raise_to_senior_locked, disputes_escalate_locked
+from kabao.sweeps import BATCH, sweep_due
+from marketplace.models import Payment
+from marketplace.services.transitions import order_lock, order_qs_select_for_update
 
 OPEN = ~Q(status=DisputeStatus.RESOLVED)
 
@@ -31,15 +37,40 @@ def _due(condition: Q) -> QuerySet[Dispute]:
     return Dispute.objects.select_related("order", "buyer", "merchant").filter(condition)
 
 
-def _merchant_missed(dispute: Dispute) -> None:
-    dispute_record(
-        dispute=dispute,
-        kind=EventKind.DEADLINE_MISSED,
-        role=ActorRole.SYSTEM,
-        data={"missed": "merchant_response_due_at"},
+def _sweep_in_batches(
+    queryset: QuerySet[Dispute], act: Callable[[list[Dispute]], None], *, order_by: str, batch: int = BATCH
+) -> int:
+    """`kabao.sweeps.sweep_due`, acting on each batch at once: rows taken with SELECT … FOR UPDATE
+    SKIP LOCKED, each batch in its own transaction (two sweeps racing split the rows between them),
+    the filter evaluated under the lock."""
+    done = 0
+    while True:
+        with transaction.atomic(durable=True):
+            rows = list(queryset.select_for_update(skip_locked=True, of=("self",)).order_by(order_by)[:batch])
+            if rows:
+                act(rows)
+        done += len(rows)
+        if len(rows) < batch:
+            return done
+
+
+def _merchant_missed(disputes: list[Dispute]) -> None:
+    missed = [
+        DisputeEvent(
+            dispute=dispute,
+            kind=EventKind.DEADLINE_MISSED,
+            role=ActorRole.SYSTEM,
+            data={"missed": "merchant_response_due_at"},
+        )
+        for dispute in disputes
+    ]
+    disputes_escalate_locked(disputes=disputes, events_before=missed)
+    notify_many(
+        [
+            notice(dispute, to=ActorRole.STAFF, what="escalated", due_at=dispute.platform_feedback_due_at)
+            for dispute in disputes
+        ]
     )
-    dispute_escalate_locked(dispute=dispute, role=ActorRole.SYSTEM, actor=None)
-    notify(dispute, to=ActorRole.STAFF, what="escalated", due_at=dispute.platform_feedback_due_at)
 
 
 def sweep_merchant_silence(*, now: datetime) -> int:
@@ -51,7 +82,7 @@ def sweep_merchant_silence(*, now: datetime) -> int:
             merchant_response_due_at__lte=now,
         )
     )
-    return sweep_due(due, _merchant_missed, order_by="merchant_response_due_at")
+    return _sweep_in_batches(due, _merchant_missed, order_by="merchant_response_due_at")
 
 
 def _platform_missed(dispute: Dispute) -> None:
@@ -71,25 +102,28 @@ def sweep_platform_silence(*, now: datetime) -> int:
     return sweep_due(due, _platform_missed, order_by="platform_feedback_due_at")
 
 
-def _decision_missed(dispute: Dispute) -> None:
-    order_lock(dispute.order_id)
-    dispute.order.refresh_from_db()
-    dispute_record(
-        dispute=dispute,
-        kind=EventKind.DEADLINE_MISSED,
-        role=ActorRole.SYSTEM,
-        data={"missed": "decision_due_at"},
-    )
-    resolve_locked_by_timer(
-        dispute=dispute, resolution=Resolution.REFUND, compensation=compensation_for(dispute)
-    )
+def _decision_missed(disputes: list[Dispute]) -> None:
+    # The orders locked in one statement (primary-key order), then their payments read under that
+    # lock: every refund path locks the order before it touches the payment.
+    orders = {
+        order.pk: order
+        for order in order_qs_select_for_update()
+        .select_related("product", "merchant")
+        .filter(pk__in=[dispute.order_id for dispute in disputes])
+        .order_by("pk")
+    }
+    payments = {payment.order_id: payment for payment in Payment.objects.filter(order_id__in=list(orders))}
+    for dispute in disputes:
+        dispute.order = orders[dispute.order_id]
+        dispute.order.payment = payments[dispute.order_id]
+    resolve_by_decision_deadline_locked(disputes=disputes)
 
 
 def sweep_decision_deadline(*, now: datetime) -> int:
     # A remedy the merchant delivered runs its own objection window instead.
     waiting_on_remedy = Q(status=DisputeStatus.AWAITING_BUYER, remedy_objection_due_at__isnull=False)
     due = _due(OPEN & Q(decision_due_at__lte=now) & ~waiting_on_remedy)
-    return sweep_due(due, _decision_missed, order_by="decision_due_at")
+    return _sweep_in_batches(due, _decision_missed, order_by="decision_due_at")
 
 
 def _remedy_unopposed(dispute: Dispute) -> None:

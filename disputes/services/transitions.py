@@ -1,5 +1,6 @@
 """The dispute state machine: the one place that assigns Dispute.status and Dispute.level."""
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -8,6 +9,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from disputes.models import ActorRole, Dispute, DisputeEvent, DisputeLevel, DisputeStatus, EventKind
+from escrow.services import rows_update
 from kabao.errors import Conflict
 
 S = DisputeStatus
@@ -42,11 +44,35 @@ def dispute_record(
     )
 
 
+def disputes_record(*, events: Sequence[DisputeEvent]) -> list[DisputeEvent]:
+    """Several timeline rows in one statement, in the order given (the timeline orders by time, id)."""
+    return DisputeEvent.objects.bulk_create(events)
+
+
+def _check_move(dispute: Dispute, to: str) -> None:
+    if to not in ALLOWED_TRANSITIONS[dispute.status]:
+        raise Conflict("invalid_state", f"A dispute that is {dispute.status} cannot become {to}.")
+
+
+def disputes_set_status(*, disputes: Sequence[Dispute], to: str, also: Sequence[str] = ()) -> None:
+    """`dispute_set_status` for a batch of locked disputes, written with one statement; `also` names
+    the other fields the caller changed on them."""
+    moving = [dispute for dispute in disputes if dispute.status != to]
+    for dispute in moving:
+        _check_move(dispute, to)
+    now = timezone.now()
+    for dispute in moving:
+        dispute.status = to
+        if to == S.RESOLVED:
+            dispute.resolved_at = now
+    fields = {"status", "resolved_at", *also} if to == S.RESOLVED else {"status", *also}
+    rows_update(disputes, sorted(fields))
+
+
 def dispute_set_status(*, dispute: Dispute, to: str) -> None:
     if to == dispute.status:
         return
-    if to not in ALLOWED_TRANSITIONS[dispute.status]:
-        raise Conflict("invalid_state", f"A dispute that is {dispute.status} cannot become {to}.")
+    _check_move(dispute, to)
     dispute.status = to
     if to == S.RESOLVED:
         dispute.resolved_at = timezone.now()
@@ -73,6 +99,40 @@ def dispute_escalate_locked(*, dispute: Dispute, role: str, actor: User | None, 
         message=message,
         data={"due_at": dispute.platform_feedback_due_at.isoformat()},
     )
+
+
+def disputes_escalate_locked(*, disputes: Sequence[Dispute], events_before: Sequence[DisputeEvent]) -> None:
+    """Escalate a batch of locked disputes for the system (the merchant-silence sweep): the same
+    moves and events as `dispute_escalate_locked`, one statement for the rows and one for the events.
+    `events_before[i]` is written just before the escalation event of `disputes[i]`."""
+    now = timezone.now()
+    due_at = now + timedelta(seconds=settings.KABAO_DISPUTE_PLATFORM_FEEDBACK_SECONDS)
+    events: list[DisputeEvent] = []
+    moving = []
+    for dispute, before in zip(disputes, events_before, strict=True):
+        events.append(before)
+        if dispute.level != DisputeLevel.MERCHANT:
+            continue
+        dispute.level = DisputeLevel.PLATFORM
+        dispute.escalated_at = now
+        dispute.platform_feedback_due_at = due_at
+        dispute.remedy_objection_due_at = None
+        moving.append(dispute)
+        events.append(
+            DisputeEvent(
+                dispute=dispute,
+                kind=EventKind.ESCALATED,
+                role=ActorRole.SYSTEM,
+                data={"due_at": due_at.isoformat()},
+                at=now,
+            )
+        )
+    disputes_set_status(
+        disputes=moving,
+        to=S.ESCALATED,
+        also=("level", "escalated_at", "platform_feedback_due_at", "remedy_objection_due_at"),
+    )
+    disputes_record(events=events)
 
 
 def dispute_raise_to_senior_locked(*, dispute: Dispute) -> None:

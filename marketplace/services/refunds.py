@@ -4,12 +4,15 @@ These run in the caller's transaction with the order locked (`order_lock`); the 
 the order sweeps call them.
 """
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import User
-from escrow.models import Account, AccountKind, HoldStatus
-from escrow.services import account_get_or_create, hold_settle, posting_create, provider_account
+from escrow.models import Account, AccountKind, Hold, HoldStatus
+from escrow.services import account_get_or_create, holds_settle, posting_create, provider_account, rows_update
 from kabao.errors import Conflict, DomainError
 from marketplace.models import Code, CodeStatus, Order, OrderStatus, Payment, PaymentStatus
 from marketplace.payments import get_provider
@@ -54,6 +57,105 @@ def _refund_from_merchant(*, order: Order, amount: int, key: str, clearing: Acco
         merchant_deposit_topup_notify(merchant=order.merchant)
 
 
+@dataclass(frozen=True)
+class RefundRequest:
+    """`amount` back to the buyer of a locked `order`, through its payment's provider.
+
+    `is_refunded_at_provider`: the provider already returned the money (a refund made in its
+    dashboard, reported by webhook); the ledger records it and the provider is not asked again.
+    """
+
+    order: Order
+    amount: int
+    reason: str
+    return_codes: bool = False
+    is_refunded_at_provider: bool = False
+
+
+def refund_locked_orders(*, refunds: Sequence[RefundRequest], actor: User | None = None) -> list[Order]:
+    """Give money back to buyers through their providers, each order once in the batch.
+
+    While an order's hold is held the money comes from escrow (the rest of the hold goes to the
+    merchant, minus fee), the holds of the batch settled together; once released, from the merchant
+    (available, then deposit). Payments are locked together, in primary-key order.
+    """
+    if not refunds:
+        return []
+    order_ids = [refund.order.pk for refund in refunds]
+    if len(set(order_ids)) != len(order_ids):
+        raise DomainError("invalid", "an order is refunded once per batch")
+    payments = {
+        payment.order_id: payment
+        for payment in Payment.objects.select_for_update().filter(order_id__in=order_ids).order_by("pk")
+    }
+    clearing: dict[tuple[str, str], Account] = {}
+    refunded_before: dict[int, int] = {}
+    held: list[tuple[Hold, int]] = []
+    released: list[RefundRequest] = []
+    holds = {
+        hold.pk: hold for hold in Hold.objects.filter(pk__in=[refund.order.hold_id for refund in refunds])
+    }
+    for refund in refunds:
+        order, amount = refund.order, refund.amount
+        payment = payments[order.pk]
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise DomainError("invalid_amount", "A refund is a positive amount in minor units.")
+        if payment.refunded_amount + amount > payment.amount:
+            raise Conflict("refund_exceeds_payment", "A refund cannot exceed what the buyer paid.")
+        # grows with each refund: a stable key for this one
+        refunded_before[order.pk] = payment.refunded_amount
+        assert order.hold_id is not None
+        route = (payment.provider, order.currency)
+        if route not in clearing:
+            clearing[route] = provider_account(payment.provider, order.currency)
+        # holds_settle re-reads the holds under their locks: a hold settled meanwhile is refused there
+        if holds[order.hold_id].status == HoldStatus.HELD:
+            held.append((holds[order.hold_id], amount))
+        else:
+            released.append(refund)
+    holds_settle(settlements=held, fee_bps=settings.KABAO_PLATFORM_FEE_BPS, override_freeze=True)
+    for refund in released:
+        order = refund.order
+        _refund_from_merchant(
+            order=order,
+            amount=refund.amount,
+            key=f"order:{order.pk}:refund:{refunded_before[order.pk]}",
+            clearing=clearing[(payments[order.pk].provider, order.currency)],
+        )
+    for refund in refunds:
+        if refund.is_refunded_at_provider:
+            continue
+        order = refund.order
+        payment = payments[order.pk]
+        # Last, after the ledger rows are written in this transaction: if the provider refuses or
+        # does not answer, everything above rolls back; the key is the same on every retry.
+        get_provider(payment.provider).refund(
+            reference=payment.reference,
+            amount=refund.amount,
+            idempotency_key=f"refund:order:{order.pk}:{refunded_before[order.pk]}",
+        )
+    for refund in refunds:
+        payment = payments[refund.order.pk]
+        payment.refunded_amount += refund.amount
+        is_full = payment.refunded_amount == payment.amount
+        payment.status = PaymentStatus.REFUNDED if is_full else PaymentStatus.PARTIALLY_REFUNDED
+    rows_update([payments[order_id] for order_id in order_ids], ["refunded_amount", "status"])
+    returning = [refund.order.pk for refund in refunds if refund.return_codes]
+    if returning:
+        Code.objects.filter(order_id__in=returning, status=CodeStatus.RESERVED).update(
+            status=CodeStatus.AVAILABLE, order=None
+        )
+    for refund in refunds:
+        is_full = payments[refund.order.pk].status == PaymentStatus.REFUNDED
+        order_transition(
+            order=refund.order,
+            to=OrderStatus.REFUNDED if is_full else OrderStatus.PARTIALLY_REFUNDED,
+            actor=actor,
+            note=refund.reason,
+        )
+    return [refund.order for refund in refunds]
+
+
 def refund_locked_order(
     *,
     order: Order,
@@ -63,61 +165,15 @@ def refund_locked_order(
     actor: User | None = None,
     is_refunded_at_provider: bool = False,
 ) -> Order:
-    """Give `refund_amount` back to the buyer through the provider.
-
-    `is_refunded_at_provider`: the provider already returned the money (a refund made in its
-    dashboard, reported by webhook); the ledger records it and the provider is not asked again.
-
-    While the order's hold is held the money comes from escrow (the rest of the hold goes to the
-    merchant, minus fee); once released, from the merchant (available, then deposit).
-    """
-    payment = Payment.objects.select_for_update().get(order=order)
-    if isinstance(refund_amount, bool) or not isinstance(refund_amount, int) or refund_amount <= 0:
-        raise DomainError("invalid_amount", "A refund is a positive amount in minor units.")
-    if payment.refunded_amount + refund_amount > payment.amount:
-        raise Conflict("refund_exceeds_payment", "A refund cannot exceed what the buyer paid.")
-    refunded_before = payment.refunded_amount  # grows with each refund: a stable key for this one
-    assert order.hold is not None
-    hold = order.hold
-    hold.refresh_from_db()
-    clearing = provider_account(payment.provider, order.currency)
-    if hold.status == HoldStatus.HELD:
-        hold_settle(
-            hold=hold,
-            refund_amount=refund_amount,
-            fee_bps=settings.KABAO_PLATFORM_FEE_BPS,
-            override_freeze=True,
-        )
-    else:
-        _refund_from_merchant(
-            order=order,
-            amount=refund_amount,
-            key=f"order:{order.pk}:refund:{refunded_before}",
-            clearing=clearing,
-        )
-    if not is_refunded_at_provider:
-        # Last, after the ledger rows are written in this transaction: if the provider refuses or
-        # does not answer, everything above rolls back; the key is the same on every retry.
-        get_provider(payment.provider).refund(
-            reference=payment.reference,
-            amount=refund_amount,
-            idempotency_key=f"refund:order:{order.pk}:{refunded_before}",
-        )
-    payment.refunded_amount += refund_amount
-    is_full = payment.refunded_amount == payment.amount
-    payment.status = PaymentStatus.REFUNDED if is_full else PaymentStatus.PARTIALLY_REFUNDED
-    payment.save(update_fields=["refunded_amount", "status"])
-    if return_codes:
-        Code.objects.filter(order=order, status=CodeStatus.RESERVED).update(
-            status=CodeStatus.AVAILABLE, order=None
-        )
-    order_transition(
+    """Give `refund_amount` back to the buyer through the provider (see `refund_locked_orders`)."""
+    refund = RefundRequest(
         order=order,
-        to=OrderStatus.REFUNDED if is_full else OrderStatus.PARTIALLY_REFUNDED,
-        actor=actor,
-        note=reason,
+        amount=refund_amount,
+        reason=reason,
+        return_codes=return_codes,
+        is_refunded_at_provider=is_refunded_at_provider,
     )
-    return order
+    return refund_locked_orders(refunds=[refund], actor=actor)[0]
 
 
 def replace_codes_locked(*, order: Order, codes: list[Code]) -> list[Code]:
