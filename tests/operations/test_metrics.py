@@ -13,7 +13,7 @@ from disputes.models import Dispute
 from disputes.services.lifecycle import dispute_escalate, dispute_open, dispute_post_message, dispute_resolve
 from disputes.services.remedies import dispute_offer
 from disputes.services.transitions import next_deadline
-from kabao.metrics import TASK_FAILURES_KEY, sla_breached_filter
+from kabao.metrics import TASK_FAILURES_KEY, sla_breached_filter, task_failure_record, task_failures
 from marketplace.services.orders import order_confirm, order_create
 from marketplace.tasks import process_webhook_event_task
 from tests.factories import MerchantFactory, ProductFactory, StaffFactory, UserFactory, owner_of, stock
@@ -190,3 +190,19 @@ def test_a_task_that_fails_in_the_worker_is_counted_on_the_scrape(worker_process
     failures = [line for line in worker_process() if line["level"] == "ERROR"]
     assert len(failures) == 2
     assert all("DoesNotExist" in line["message"] for line in failures)
+
+
+def test_without_redis_the_embedded_run_counts_failures_in_a_locked_file(settings, tmp_path):
+    settings.REDIS_URL = ""
+    settings.VAR_DIR = tmp_path
+    assert task_failures() == {}
+
+    task_failure_record(task_name="marketplace.tasks.deliver_order_task")
+    task_failure_record(task_name="marketplace.tasks.deliver_order_task")
+    task_failure_record(task_name="disputes.tasks.sweep_dispute_deadlines_task")
+
+    assert task_failures() == {
+        "marketplace.tasks.deliver_order_task": 2,
+        "disputes.tasks.sweep_dispute_deadlines_task": 1,
+    }
+    assert (tmp_path / "task-failures.json").exists()
