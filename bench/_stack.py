@@ -104,8 +104,11 @@ class Stack:
         )
 
     def _start(self, name: str, arguments: list[str]) -> None:
+        env = dict(os.environ)
+        # A what-if run: the servers on a settings module that changes one thing (on PYTHONPATH).
+        env["DJANGO_SETTINGS_MODULE"] = env.get("BENCH_SETTINGS_MODULE") or env["DJANGO_SETTINGS_MODULE"]
         process = subprocess.Popen(  # noqa: S603 - our own venv's programs, fixed arguments
-            arguments, cwd=ROOT, env=dict(os.environ), start_new_session=True
+            arguments, cwd=ROOT, env=env, start_new_session=True
         )
         self.processes.append((name, process))
 

@@ -1,6 +1,6 @@
 """Benchmark: from the payment's webhook to the codes on the buyer's order, on the production stack.
 
-    .venv/bin/python bench/payment_to_code.py [--orders 1000] [--concurrency 8] [--poll-ms 10]
+    .venv/bin/python bench/payment_to_code.py [--orders 1000] [--concurrency 4] [--poll-ms 10]
 
 Not a test: it prints figures. It recreates its own database (`kabao_bench_http`), flushes its Redis
 database (7), makes a shop with a product, stock and 64 buyers with API tokens, and starts the stack
@@ -44,7 +44,7 @@ from _stack import (
     stock_at_least,
     task_round_trip,
 )
-from checkout_rate import webhook
+from checkout_rate import charge_succeeded, webhook
 
 BUYERS = 64
 FLOOR_SAMPLES = 200
@@ -72,6 +72,7 @@ async def orders_round(
         assert status == 201, (status, answer[:300])
         order = json.loads(answer)
         reference = order["payment"]["pay_url"].rstrip("/").rsplit("/", 1)[1]
+        await asyncio.to_thread(charge_succeeded, reference)
         event, headers = webhook(reference, order["amount"], order["currency"])
         sent = time.perf_counter()
         status, answer, _ = await request(
@@ -126,7 +127,7 @@ def p50_p99(samples: list[float]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--poll-ms", type=float, default=10.0)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
