@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -213,7 +214,9 @@ class OrderDetailApi(APIView):
             codes = order_codes(order=order, actor=user)
         else:  # merchant staff see masked codes only
             codes = list(order.codes.order_by("id").values_list("masked", flat=True))
-        return Response(OrderDetailOutput(order, context={"codes": codes}).data)
+        response = Response(OrderDetailOutput(order, context={"codes": codes}).data)
+        add_never_cache_headers(response)  # it may hold the codes in clear
+        return response
 
 
 class OrderConfirmApi(APIView):

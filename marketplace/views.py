@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
@@ -214,6 +215,7 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@never_cache  # the page holds the codes in clear: no browser or proxy keeps it
 @sensitive_variables("codes")
 def order_reveal(request: HttpRequest, order_id: int) -> HttpResponse:
     order = order_visible_to(request.user, order_id)  # type: ignore[arg-type]

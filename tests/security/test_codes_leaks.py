@@ -95,7 +95,10 @@ def test_a_whole_purchase_with_a_replacement_logs_no_code(everything, django_cap
     bought = detail.json()["codes"]
     assert detail.json()["status"] == OrderStatus.DELIVERED and len(bought) == 2 and set(bought) <= set(codes)
     buyer_page = page_client(buyer)
-    revealed = buyer_page.post(f"/orders/{order_id}/reveal/").content.decode()
+    reveal = buyer_page.post(f"/orders/{order_id}/reveal/")
+    revealed = reveal.content.decode()
+    # Pages and answers that carry codes in clear are kept by no browser cache or proxy.
+    assert "no-store" in reveal.get("Cache-Control", "") and "no-store" in detail.get("Cache-Control", "")
     assert sorted(leaked(codes, revealed)) == sorted(bought)  # the buyer, and only the buyer, sees them
     shop_side = shop_api.get(f"/api/v1/orders/{order_id}/")
     assert shop_side.status_code == 200 and leaked(codes, shop_side.content.decode()) == []
