@@ -1,6 +1,13 @@
 """Benchmark: the ledger at scale — balance reads and verify_ledger at 1×, 10× and 100× the data.
 
-    .venv/bin/python bench/ledger_scale.py [--postings 10000,100000,1000000] [--database-url …]
+    .venv/bin/python bench/ledger_scale.py [--scale 1,10,100] [--database-url …]
+    .venv/bin/python bench/ledger_scale.py --quick                 # --scale 1,10 (a few minutes)
+    .venv/bin/python bench/ledger_scale.py --postings 10000,100000  # chosen sizes instead
+
+`--scale` is in percent of the goal sizes: the balance read at 10,000,000 entries (5,000,000
+two-entry postings) and verify_ledger over 1,000,000 postings. For each scale it loads two
+databases' worth in turn: scale % of 5,000,000 postings (the balance read, and verify_ledger too)
+and scale % of 1,000,000 (verify_ledger at its goal's scale, and the balance read too).
 
 Not a test: it prints figures. For each size it recreates its own database, bulk-loads N postings
 of two entries each (the provider account pays one of 1,000 merchant accounts, as captures do) with
@@ -17,10 +24,12 @@ under 60 s.
 
 import argparse
 import random
+import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _setup import DEFAULT_DATABASE_URL, django_for, floor_select_one, summary, timed
@@ -93,7 +102,7 @@ def load(postings: int) -> list[str]:
     return [account.code for account in merchants]
 
 
-def measure(postings: int, database_url: str) -> dict[str, str]:
+def measure(postings: int, database_url: str) -> dict[str, Any]:
     django_for(database_url, fresh=True)
     from django.db import connection
     from django.db.models import Sum
@@ -127,18 +136,51 @@ def measure(postings: int, database_url: str) -> dict[str, str]:
         "recompute one merchant's balance": summary(recompute),
         "verify_ledger": f"{verify_seconds:.1f} s ({postings / verify_seconds:,.0f} postings/s)",
         "plan": plan,
+        "_floor": statistics.median(floor),
+        "_read_p50": statistics.median(reads),
+        "_read_p99": sorted(reads)[int(len(reads) * 0.99)],
+        "_verify": verify_seconds,
     }
+
+
+READ_GOAL_POSTINGS = 5_000_000  # 10,000,000 entries
+VERIFY_GOAL_POSTINGS = 1_000_000
+
+
+def sizes_for(scales: list[float]) -> list[int]:
+    sizes = set()
+    for scale in scales:
+        sizes.add(int(READ_GOAL_POSTINGS * scale / 100))
+        sizes.add(int(VERIFY_GOAL_POSTINGS * scale / 100))
+    return sorted(sizes)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--postings", default="10000,100000,1000000")
+    parser.add_argument("--scale", default="1,10,100", help="percent of the goal sizes, a comma list")
+    parser.add_argument("--quick", action="store_true", help="--scale 1,10")
+    parser.add_argument("--postings", default="", help="postings per size, a comma list (instead of --scale)")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     args = parser.parse_args()
-    for size in [int(part) for part in args.postings.split(",")]:
-        print(f"\n== {size:,} postings")
-        for name, value in measure(size, args.database_url).items():
-            print(f"  {name:<34} {value}")
+    if args.postings:
+        sizes = [int(part) for part in args.postings.split(",")]
+    else:
+        sizes = sizes_for([float(part) for part in ("1,10" if args.quick else args.scale).split(",")])
+    rows = []
+    for size in sizes:
+        print(f"\n== {size:,} postings", flush=True)
+        result = measure(size, args.database_url)
+        rows.append(result)
+        for name, value in result.items():
+            if not name.startswith("_"):
+                print(f"  {name:<34} {value}", flush=True)
+    print("\ngrowth: postings, entries, floor p50, balance read p50/p99, verify_ledger (µs per posting)")
+    for row in rows:
+        print(
+            f"  {row['postings']:>10} {row['entries']:>11}  {row['_floor']:.3f} ms  "
+            f"{row['_read_p50']:.3f} / {row['_read_p99']:.3f} ms  {row['_verify']:.1f} s "
+            f"({row['_verify'] / int(row['postings'].replace(',', '')) * 1e6:.1f} µs)"
+        )
 
 
 if __name__ == "__main__":
