@@ -204,3 +204,49 @@ def test_another_shop_and_another_buyer_get_404_for_every_object_of_the_victim(
     assert failures == [], "\n".join(failures)
     assert requests >= 400
     assert full_state() == before
+
+
+def test_staff_pages_and_calls_refuse_everyone_else(django_capture_on_commit_callbacks, settings, tmp_path):
+    """Every staff route, with or without an id, as the resolver lists them: a shop's owner and a
+    buyer are refused (the admin sends them to its login) and see none of what staff see."""
+    settings.MEDIA_ROOT = tmp_path
+    victim = build_victim(lambda order: pay_order(order, django_capture_on_commit_callbacks))
+    MerchantFactory(shop_name="Pending Applicant Shop", status="pending", deposit=0)
+    secrets = [*victim.secrets, "Pending Applicant Shop"]
+    values = id_values(victim)
+    # The admin's own login and logout pages are for everyone.
+    staff_routes = [
+        route
+        for route in routes()
+        if route.route.startswith(STAFF_PREFIXES) and route.name not in ("admin:login", "admin:logout")
+    ]
+    sessions = []
+    for user in (owner_of(MerchantFactory(shop_name="Rival Shop")), UserFactory()):
+        browser, api = Client(), APIClient()
+        browser.force_login(user)
+        api.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=user)[1]}")
+        sessions.append((browser, api))
+    before = full_state()
+
+    answers: dict[str, int] = {}
+    failures = []
+    for browser, api in sessions:
+        for route in staff_routes:
+            methods = ["GET"] if route.route.startswith("admin/") else route.methods()
+            for method in methods:
+                url = route.url(values)
+                response = send(route, method, url, browser, api)
+                answers[f"{method} {route.route}"] = response.status_code
+                refused = expected_refusal(route, "shop", response) and response.status_code != 405
+                if route.name == "disputes:queue":  # the arbitration queue hides itself: 404
+                    refused = response.status_code == 404
+                leaked = [secret for secret in secrets if secret in normalized(response, url)]
+                if not refused or leaked:
+                    failures.append(f"{method} {url} ({route.name}): {response.status_code} {leaked}")
+
+    assert failures == [], "\n".join(failures)
+    assert answers["GET staff/merchants/"] == 403
+    assert answers["GET api/v1/admin/payouts/"] == 403
+    assert answers["GET admin/"] == 302
+    assert len(staff_routes) >= 90
+    assert full_state() == before
