@@ -1,0 +1,102 @@
+"""Diagnosis for the HTTP benchmarks: the SQL statements and in-process time of each step of a checkout.
+
+    .venv/bin/python bench/checkout_queries.py [--orders 20] [--show]
+
+Not a benchmark of the server: it runs each step in this process (Django's test client for the
+requests, the task's service functions called directly) on production settings and its own
+database (`kabao_bench_http_queries`), counting statements with CaptureQueriesContext:
+create order (POST /api/v1/orders/), the webhook (POST /api/v1/payments/webhooks/simulated/), the
+webhook's task (capture and hold, then delivery), a poll of the order while it is paid, and the
+buyer's first read of the delivered order. `--show` prints the statements of the last order.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _stack import DEFAULT_REDIS_URL, prepare, shop_with_buyers, stock_at_least
+from checkout_rate import charge_succeeded, webhook
+
+DATABASE_URL = "postgres://postgres@127.0.0.1:5432/kabao_bench_http_queries"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=20)
+    parser.add_argument("--show", action="store_true", help="print the statements of the last order")
+    args = parser.parse_args()
+    prepare(DATABASE_URL, DEFAULT_REDIS_URL)
+    shop = shop_with_buyers(buyers=4)
+    stock_at_least(shop.product_id, args.orders)
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from marketplace.models import WebhookEvent
+    from marketplace.services.orders import order_deliver
+    from marketplace.services.payments import webhook_process
+
+    client = Client()
+    steps: dict[str, list[tuple[int, float]]] = {}
+    last: dict[str, list[str]] = {}
+
+    @contextmanager
+    def step(name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        with CaptureQueriesContext(connection) as queries:
+            yield
+        steps.setdefault(name, []).append((len(queries), (time.perf_counter() - started) * 1000))
+        last[name] = [query["sql"] for query in queries.captured_queries]
+
+    for number in range(args.orders):
+        auth = {"Authorization": f"Token {shop.buyer_tokens[number % 4]}"}
+        body = json.dumps({"product": shop.product_id, "quantity": 1})
+        with step("create order (request)"):
+            answer = client.post("/api/v1/orders/", body, content_type="application/json", headers=auth)
+        assert answer.status_code == 201, answer.content
+        order = answer.json()
+        reference = order["payment"]["pay_url"].rstrip("/").rsplit("/", 1)[1]
+        charge_succeeded(reference)
+        event, headers = webhook(reference, order["amount"], order["currency"])
+        with step("webhook (request)"):
+            answer = client.post(
+                "/api/v1/payments/webhooks/simulated/",
+                event,
+                content_type="application/json",
+                headers=headers,
+            )
+        assert answer.status_code == 200, answer.content
+        stored = WebhookEvent.objects.order_by("-pk").first()
+        assert stored is not None
+        with step("capture and hold (task)"):
+            order_id = webhook_process(event_pk=stored.pk)
+        assert order_id is not None
+        with step("order read while paid (request)"):
+            client.get(f"/api/v1/orders/{order_id}/", headers=auth)
+        with step("delivery (task)"):
+            order_deliver(order_id=order_id)
+        with step("first read with codes (request)"):
+            answer = client.get(f"/api/v1/orders/{order_id}/", headers=auth)
+        assert answer.json()["codes"], answer.content
+    print(f"{args.orders} orders, in process, production settings; medians")
+    for name, samples in steps.items():
+        counts = sorted({count for count, _ms in samples})
+        print(
+            f"  {name:<34} {'/'.join(map(str, counts)):>6} statements"
+            f"  {statistics.median(ms for _count, ms in samples):7.2f} ms"
+        )
+    if args.show:
+        for name, statements in last.items():
+            print(f"\n{name}:")
+            for sql in statements:
+                print(f"  {sql[:160]}")
+
+
+if __name__ == "__main__":
+    main()
