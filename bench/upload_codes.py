@@ -47,6 +47,8 @@ def environment(database_url: str) -> dict[str, str]:
             "KABAO_CODE_KEYS": "YmVuY2gtb25seS1rYWJhby1jb2RlLWtleS0zMi1ieXQ=",
             "KABAO_CODE_HASH_KEY": "bench-only-fingerprint-key",
             "KABAO_SIMULATED_WEBHOOK_SECRET": "bench-only-webhook-secret",
+            # the shop pays its deposit through the simulated gateway, refused in production settings
+            "KABAO_ALLOW_SIMULATED_PAYMENTS": "1",
             "LOG_LEVEL": "WARNING",
             "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
             # whitenoise warns that collectstatic never ran: the API serves no static files
