@@ -131,10 +131,10 @@ def test_api_calls_with_the_session_cookie_need_the_csrf_token(world):
     assert full_state() == before
 
 
-def test_a_token_authenticated_call_needs_no_csrf_token(world, stocked_product):
+def test_a_token_authenticated_call_needs_no_csrf_token(buyer, stocked_product):
     """A token is sent deliberately by a script; no other site can make a browser send it."""
     client = APIClient(enforce_csrf_checks=True)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=world.buyer)[1]}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=buyer)[1]}")
 
     response = client.post("/api/v1/orders/", {"product": stocked_product.pk, "quantity": 1}, format="json")
 
