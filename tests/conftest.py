@@ -97,7 +97,7 @@ def private_redis(tmp_path):
 @pytest.fixture
 def celery_processes(transactional_db, private_redis, tmp_path):
     """Workers and beats started by the test as real processes on `private_redis`; the test process
-    publishes there too. Every process is stopped at the end, killed if it does not stop."""
+    publishes there too. Every process is killed at the end."""
     from tests.processes import Celery, publishing_to
 
     processes = Celery(broker_url=private_redis.url, logs=tmp_path)

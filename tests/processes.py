@@ -1,8 +1,8 @@
 """Real Celery workers, beats and Redis servers as child processes, for tests that kill them.
 
 Every process starts in its own session (its own process group), so a test can SIGKILL a worker with
-its pool children the way an out-of-memory killer or a lost machine would, and `stop` always leaves
-nothing behind. Waits are bounded: `wait_for` raises after its timeout.
+its pool children the way an out-of-memory killer or a lost machine would, and a test's processes
+are all killed when it ends. Waits are bounded: `wait_for` raises after its timeout.
 """
 
 import os
@@ -101,17 +101,6 @@ def kill(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=10)
 
 
-def stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
-    """A warm shutdown, then SIGKILL to the whole group if it does not end in time."""
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=timeout)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-    kill(process)
-
-
 def child_pids(pid: int) -> list[int]:
     with open(f"/proc/{pid}/task/{pid}/children") as children:
         return [int(child) for child in children.read().split()]
@@ -119,7 +108,7 @@ def child_pids(pid: int) -> list[int]:
 
 class Celery:
     """Starts `celery worker` / `celery beat` against the test database and a given broker, and
-    stops every one of them on `close` (call it in `finally`)."""
+    kills every one of them on `close` (call it in `finally`)."""
 
     def __init__(self, *, broker_url: str, logs: Path, **environment: str) -> None:
         self.logs = logs
@@ -157,8 +146,9 @@ class Celery:
         return (self.logs / f"{name}.log").read_text()
 
     def close(self) -> None:
+        """The test is over: kill every process outright (a warm shutdown would only cost time)."""
         for process in self.processes:
-            stop(process)
+            kill(process)
 
 
 @contextmanager
