@@ -3,8 +3,9 @@
     .venv/bin/python bench/checkout_queries.py [--orders 20] [--show]
 
 Not a benchmark of the server: it runs each step in this process (Django's test client for the
-requests, the task's service functions called directly) on production settings and its own
-database (`kabao_bench_http_queries`), counting statements with CaptureQueriesContext:
+requests, the task's service functions called directly, so without gunicorn's or Celery's own
+cost) on production settings and its own
+database (`kabao_bench_http_queries`), counting statements with CaptureQueriesContext, with wall and CPU time:
 create order (POST /api/v1/orders/), the webhook (POST /api/v1/payments/webhooks/simulated/), the
 webhook's task (capture and hold, then delivery), a poll of the order while it is paid, and the
 buyer's first read of the delivered order. `--show` prints the statements of the last order.
@@ -43,15 +44,16 @@ def main() -> None:
     from marketplace.services.payments import webhook_process
 
     client = Client()
-    steps: dict[str, list[tuple[int, float]]] = {}
+    steps: dict[str, list[tuple[int, float, float]]] = {}
     last: dict[str, list[str]] = {}
 
     @contextmanager
     def step(name: str) -> Iterator[None]:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         with CaptureQueriesContext(connection) as queries:
             yield
-        steps.setdefault(name, []).append((len(queries), (time.perf_counter() - started) * 1000))
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        steps.setdefault(name, []).append((len(queries), wall * 1000, cpu * 1000))
         last[name] = [query["sql"] for query in queries.captured_queries]
 
     for number in range(args.orders):
@@ -86,10 +88,11 @@ def main() -> None:
         assert answer.json()["codes"], answer.content
     print(f"{args.orders} orders, in process, production settings; medians")
     for name, samples in steps.items():
-        counts = sorted({count for count, _ms in samples})
+        counts = sorted({count for count, _wall, _cpu in samples})
         print(
             f"  {name:<34} {'/'.join(map(str, counts)):>6} statements"
-            f"  {statistics.median(ms for _count, ms in samples):7.2f} ms"
+            f"  {statistics.median(wall for _count, wall, _cpu in samples):7.2f} ms"
+            f"  {statistics.median(cpu for _count, _wall, cpu in samples):6.2f} ms CPU (this process)"
         )
     if args.show:
         for name, statements in last.items():
