@@ -161,3 +161,28 @@ def test_a_client_cannot_pick_its_address_with_x_forwarded_for():
 
     assert response.status_code == 429
     assert list(AccessAttempt.objects.values_list("ip_address", flat=True)) == [ATTACKER_IP]
+
+
+def test_behind_one_trusted_proxy_the_address_is_the_one_the_proxy_saw(settings):
+    """KABAO_TRUSTED_PROXY_COUNT=1: the proxy appends the client's address to X-Forwarded-For, so
+    the last entry counts; whatever the client wrote before it does not."""
+    settings.KABAO_TRUSTED_PROXY_COUNT = 1
+    user = UserFactory()
+    client = Client()
+    for n in range(5):
+        client.post(
+            LOGIN,
+            {"username": user.email, "password": f"guess-{n}"},
+            REMOTE_ADDR="10.0.0.2",  # the proxy
+            HTTP_X_FORWARDED_FOR=f"192.0.2.{n}, {ATTACKER_IP}",
+        )
+
+    response = client.post(
+        LOGIN,
+        {"username": user.email, "password": PASSWORD},
+        REMOTE_ADDR="10.0.0.2",
+        HTTP_X_FORWARDED_FOR=f"192.0.2.99, {ATTACKER_IP}",
+    )
+
+    assert response.status_code == 429
+    assert list(AccessAttempt.objects.values_list("ip_address", flat=True)) == [ATTACKER_IP]
