@@ -5,13 +5,51 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from kabao.errors import DomainError
 
 logger = logging.getLogger(__name__)
+
+
+@extend_schema_serializer(component_name="ErrorDetail")
+class ErrorDetailOutput(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable and machine-readable, e.g. `invalid`, `out_of_stock`.")
+    message = serializers.CharField(help_text="For people; English.")
+    # DRF's metaclass takes declared fields off the class, so this does not hide Serializer.fields.
+    fields = serializers.DictField(  # type: ignore[assignment]
+        help_text="The refused input fields, each with what is wrong with it."
+    )
+
+
+@extend_schema_serializer(component_name="Error")
+class ErrorOutput(serializers.Serializer):
+    """The one shape of every API error."""
+
+    error = ErrorDetailOutput()
+
+
+_MEANINGS = {
+    400: "Invalid input: `fields` names each refused field.",
+    401: "No credentials, or a token that is unknown or revoked.",
+    403: "Not allowed for this caller.",
+    404: "No such object, or one that belongs to someone else.",
+    409: "Conflicts with the current state (out of stock, wrong status, ...).",
+    413: "The body is too large.",
+    415: "The body is not in a media type this call reads.",
+    429: "Too many requests: retry after the `Retry-After` header's seconds.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
+    """The error statuses a call can answer, for `@extend_schema(responses=...)`; every one in the
+    error shape. 429 is always there: any call may be rate limited."""
+    return {
+        code: OpenApiResponse(ErrorOutput, description=_MEANINGS[code]) for code in sorted({*statuses, 429})
+    }
 
 
 def error_response(code: str, message: str, http_status: int, fields: dict | None = None) -> Response:

@@ -18,3 +18,19 @@ class StrictIntegerField(serializers.IntegerField):
 def api_time(moment: datetime | None) -> str | None:
     """A time as every API field writes it (ISO 8601, UTC, "Z"), for values built by hand."""
     return None if moment is None else serializers.DateTimeField().to_representation(moment)
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string only: DRF's CharField also takes 12 and 1.5 as "12" and "1.5", which accepts a
+    body the schema refuses and hides a client bug. Unless blank is allowed, the schema says
+    `minLength: 1`, as the field checks."""
+
+    def __init__(self, **kwargs):
+        if not kwargs.get("allow_blank", False):
+            kwargs.setdefault("min_length", 1)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
