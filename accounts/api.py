@@ -1,19 +1,21 @@
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers, status
+from rest_framework import parsers, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.services import api_token_create, user_register
+from kabao.api_errors import error_responses
+from kabao.api_fields import StrictCharField
 from kabao.errors import DomainError
 from kabao.rate_limits import KabaoThrottle
 
 
 class CredentialsSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    password = StrictCharField(max_length=128, trim_whitespace=False)
 
 
 class RegisterApi(APIView):
@@ -21,13 +23,15 @@ class RegisterApi(APIView):
     authentication_classes: list = []
     throttle_classes = [KabaoThrottle]
     throttle_scope = "signup"
+    parser_classes = [parsers.JSONParser]
 
     @extend_schema(
         request=CredentialsSerializer,
         responses={
             201: inline_serializer(
                 "Registered", {"user": serializers.DictField(), "token": serializers.CharField()}
-            )
+            ),
+            **error_responses(400, 409, 415),
         },
     )
     def post(self, request: Request) -> Response:
@@ -45,10 +49,14 @@ class TokenApi(APIView):
     authentication_classes: list = []
     throttle_classes = [KabaoThrottle]
     throttle_scope = "login"
+    parser_classes = [parsers.JSONParser]
 
     @extend_schema(
         request=CredentialsSerializer,
-        responses={200: inline_serializer("Token", {"token": serializers.CharField()})},
+        responses={
+            200: inline_serializer("Token", {"token": serializers.CharField()}),
+            **error_responses(400, 401, 415),
+        },
     )
     def post(self, request: Request) -> Response:
         data = CredentialsSerializer(data=request.data)

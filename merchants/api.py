@@ -4,13 +4,14 @@ from typing import cast
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
-from rest_framework import serializers, status
+from rest_framework import parsers, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from kabao.api_fields import StrictIntegerField
+from kabao.api_errors import error_responses
+from kabao.api_fields import StrictCharField, StrictIntegerField
 from kabao.errors import DomainError, NotFound
 from merchants.models import Merchant, MerchantStatus, Payout, PayoutStatus
 from merchants.selectors import merchant_balance, merchant_deposit_status, merchant_of, payouts_of
@@ -42,6 +43,14 @@ def staff_required(user: User, message: str) -> None:
         raise DomainError("permission_denied", message, status=403)
 
 
+def status_filter(request: Request, choices: list[str], default: str) -> str:
+    """The `status` a staff list is filtered by; an unknown one is refused, not an empty list."""
+    value = request.query_params.get("status", default)
+    if value not in choices:
+        raise DomainError("invalid", "Unknown status.", fields={"status": choices})
+    return value
+
+
 # --- applications ---------------------------------------------------------------------------
 
 
@@ -60,13 +69,15 @@ class MerchantDetailOutput(MerchantOutput):
 
 
 class MerchantApplyApi(APIView):
+    parser_classes = [parsers.JSONParser]
+
     @extend_schema_serializer(component_name="MerchantApplyInput")
     class Input(serializers.Serializer):
-        shop_name = serializers.CharField(max_length=80)
-        contact = serializers.CharField(max_length=120, required=False, default="", allow_blank=True)
-        sells = serializers.CharField(max_length=1000, required=False, default="", allow_blank=True)
+        shop_name = StrictCharField(max_length=80)
+        contact = StrictCharField(max_length=120, required=False, default="", allow_blank=True)
+        sells = StrictCharField(max_length=1000, required=False, default="", allow_blank=True)
 
-    @extend_schema(request=Input, responses={201: MerchantOutput})
+    @extend_schema(request=Input, responses={201: MerchantOutput, **error_responses(400, 401, 403, 409, 415)})
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -75,7 +86,7 @@ class MerchantApplyApi(APIView):
 
 
 class MyShopApi(APIView):
-    @extend_schema(responses={200: MerchantDetailOutput})
+    @extend_schema(responses={200: MerchantDetailOutput, **error_responses(401, 403)})
     def get(self, request: Request) -> Response:
         """The caller's shop: its application status and, once rejected, the reason."""
         return Response(MerchantDetailOutput(merchant_required(user_of(request))).data)
@@ -84,11 +95,13 @@ class MyShopApi(APIView):
 class StaffMerchantListApi(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("status", str, enum=list(MerchantStatus.values))],
-        responses={200: MerchantDetailOutput(many=True)},
+        responses={200: MerchantDetailOutput(many=True), **error_responses(400, 401, 403)},
     )
     def get(self, request: Request) -> Response:
         staff_required(user_of(request), "Only staff review merchants.")
-        shops = Merchant.objects.filter(status=request.query_params.get("status", MerchantStatus.PENDING))
+        shops = Merchant.objects.filter(
+            status=status_filter(request, list(MerchantStatus.values), MerchantStatus.PENDING)
+        )
         return Response(MerchantDetailOutput(shops.order_by("created_at", "id")[:200], many=True).data)
 
 
@@ -101,7 +114,7 @@ def _merchant_for_staff(user: User, merchant_id: int, verb: str) -> Merchant:
 
 
 class MerchantApproveApi(APIView):
-    @extend_schema(request=None, responses={200: MerchantOutput})
+    @extend_schema(request=None, responses={200: MerchantOutput, **error_responses(401, 403, 404, 409)})
     def post(self, request: Request, merchant_id: int) -> Response:
         merchant = _merchant_for_staff(user_of(request), merchant_id, "approve")
         merchant = merchant_approve(merchant=merchant, actor=user_of(request))
@@ -109,11 +122,15 @@ class MerchantApproveApi(APIView):
 
 
 class MerchantRejectApi(APIView):
+    parser_classes = [parsers.JSONParser]
+
     @extend_schema_serializer(component_name="MerchantRejectInput")
     class Input(serializers.Serializer):
-        reason = serializers.CharField(max_length=500)
+        reason = StrictCharField(max_length=500)
 
-    @extend_schema(request=Input, responses={200: MerchantDetailOutput})
+    @extend_schema(
+        request=Input, responses={200: MerchantDetailOutput, **error_responses(400, 401, 403, 404, 409, 415)}
+    )
     def post(self, request: Request, merchant_id: int) -> Response:
         merchant = _merchant_for_staff(user_of(request), merchant_id, "reject")
         data = self.Input(data=request.data)
@@ -140,7 +157,8 @@ class MerchantBalanceApi(APIView):
                     "deposit_required": serializers.IntegerField(),
                     "pending_payouts": serializers.IntegerField(),
                 },
-            )
+            ),
+            **error_responses(401, 403),
         }
     )
     def get(self, request: Request) -> Response:
@@ -187,11 +205,13 @@ class StaffPayoutOutput(PayoutOutput):
 
 
 class PayoutListCreateApi(APIView):
+    parser_classes = [parsers.JSONParser]
+
     @extend_schema_serializer(component_name="PayoutCreateInput")
     class Input(serializers.Serializer):
         amount = StrictIntegerField(min_value=1, max_value=10**12)
 
-    @extend_schema(request=Input, responses={201: PayoutOutput})
+    @extend_schema(request=Input, responses={201: PayoutOutput, **error_responses(400, 401, 403, 409, 415)})
     def post(self, request: Request) -> Response:
         merchant = merchant_required(user_of(request))
         data = self.Input(data=request.data)
@@ -201,14 +221,14 @@ class PayoutListCreateApi(APIView):
         )
         return Response(PayoutOutput(payout).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses={200: PayoutOutput(many=True)})
+    @extend_schema(responses={200: PayoutOutput(many=True), **error_responses(401, 403)})
     def get(self, request: Request) -> Response:
         merchant = merchant_required(user_of(request))
         return Response(PayoutOutput(payouts_of(merchant)[:200], many=True).data)
 
 
 class PayoutDetailApi(APIView):
-    @extend_schema(responses={200: PayoutOutput})
+    @extend_schema(responses={200: PayoutOutput, **error_responses(401, 403, 404)})
     def get(self, request: Request, payout_id: int) -> Response:
         payout = payouts_of(merchant_required(user_of(request))).filter(pk=payout_id).first()
         if payout is None:
@@ -227,12 +247,14 @@ def _payout_for_staff(user: User, payout_id: int) -> Payout:
 class StaffPayoutListApi(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("status", str, enum=list(PayoutStatus.values))],
-        responses={200: StaffPayoutOutput(many=True)},
+        responses={200: StaffPayoutOutput(many=True), **error_responses(400, 401, 403)},
     )
     def get(self, request: Request) -> Response:
         staff_required(user_of(request), "Only staff decide payouts.")
         payouts = (
-            Payout.objects.filter(status=request.query_params.get("status", PayoutStatus.REQUESTED))
+            Payout.objects.filter(
+                status=status_filter(request, list(PayoutStatus.values), PayoutStatus.REQUESTED)
+            )
             .select_related("merchant")
             .prefetch_related("events")
             .order_by("requested_at", "id")
@@ -241,7 +263,7 @@ class StaffPayoutListApi(APIView):
 
 
 class StaffPayoutApproveApi(APIView):
-    @extend_schema(request=None, responses={200: StaffPayoutOutput})
+    @extend_schema(request=None, responses={200: StaffPayoutOutput, **error_responses(401, 403, 404, 409)})
     def post(self, request: Request, payout_id: int) -> Response:
         payout = _payout_for_staff(user_of(request), payout_id)
         payout = payout_approve(payout=payout, actor=user_of(request))
@@ -249,11 +271,15 @@ class StaffPayoutApproveApi(APIView):
 
 
 class StaffPayoutRejectApi(APIView):
+    parser_classes = [parsers.JSONParser]
+
     @extend_schema_serializer(component_name="PayoutRejectInput")
     class Input(serializers.Serializer):
-        reason = serializers.CharField(max_length=500)
+        reason = StrictCharField(max_length=500)
 
-    @extend_schema(request=Input, responses={200: StaffPayoutOutput})
+    @extend_schema(
+        request=Input, responses={200: StaffPayoutOutput, **error_responses(400, 401, 403, 404, 409, 415)}
+    )
     def post(self, request: Request, payout_id: int) -> Response:
         payout = _payout_for_staff(user_of(request), payout_id)
         data = self.Input(data=request.data)
@@ -263,13 +289,15 @@ class StaffPayoutRejectApi(APIView):
 
 
 class StaffPayoutPaidApi(APIView):
+    parser_classes = [parsers.JSONParser]
+
     @extend_schema_serializer(component_name="PayoutPaidInput")
     class Input(serializers.Serializer):
-        external_reference = serializers.CharField(
-            max_length=100, required=False, default="", allow_blank=True
-        )
+        external_reference = StrictCharField(max_length=100, required=False, default="", allow_blank=True)
 
-    @extend_schema(request=Input, responses={200: StaffPayoutOutput})
+    @extend_schema(
+        request=Input, responses={200: StaffPayoutOutput, **error_responses(400, 401, 403, 404, 409, 415)}
+    )
     def post(self, request: Request, payout_id: int) -> Response:
         payout = _payout_for_staff(user_of(request), payout_id)
         data = self.Input(data=request.data)
