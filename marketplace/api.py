@@ -11,13 +11,14 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
     inline_serializer,
 )
-from rest_framework import serializers, status
+from rest_framework import parsers, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from kabao.api_errors import error_responses
 from kabao.api_fields import StrictIntegerField, api_time
 from kabao.errors import DomainError, NotFound
 from kabao.rate_limits import KabaoThrottle
@@ -48,7 +49,7 @@ class ProductOutput(serializers.Serializer):
     title = serializers.CharField()
     description = serializers.CharField()
     merchant = MerchantRefOutput()
-    game = serializers.CharField(source="game.name", default=None)
+    game = serializers.CharField(source="game.name", default=None, allow_null=True)
     price = serializers.IntegerField()
     currency = serializers.CharField()
     face_value = serializers.CharField()
@@ -60,23 +61,29 @@ class ProductOutput(serializers.Serializer):
 class ProductListApi(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(
-        parameters=[OpenApiParameter("game", str, description="game slug"), OpenApiParameter("q", str)],
-        responses={200: ProductOutput(many=True)},
-    )
+    class Query(serializers.Serializer):
+        game = serializers.SlugField(required=False, allow_blank=True, help_text="game slug; empty: any")
+        # A CharField refuses NUL, which PostgreSQL cannot compare (it was a 500).
+        q = serializers.CharField(
+            required=False, allow_blank=True, help_text="words in the title; the first 80 characters count"
+        )
+
+    @extend_schema(parameters=[Query], responses={200: ProductOutput(many=True), **error_responses(400, 401)})
     def get(self, request: Request) -> Response:
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
         products = products_on_sale()
-        if game := request.query_params.get("game"):
+        if game := query.validated_data.get("game"):
             products = products.filter(game__slug=game)
-        if query := request.query_params.get("q"):
-            products = products.filter(title__icontains=query[:80])
+        if words := query.validated_data.get("q"):
+            products = products.filter(title__icontains=words[:80])
         return Response(ProductOutput(products[:200], many=True).data)
 
 
 class ProductDetailApi(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: ProductOutput})
+    @extend_schema(responses={200: ProductOutput, **error_responses(401, 404)})
     def get(self, request: Request, product_id: int) -> Response:
         return Response(ProductOutput(product_on_sale(product_id)).data)
 
@@ -99,7 +106,8 @@ class MerchantPublicApi(APIView):
                     "dispute_rate": serializers.FloatField(),
                     "median_first_response_seconds": serializers.IntegerField(allow_null=True),
                 },
-            )
+            ),
+            **error_responses(401, 404),
         }
     )
     def get(self, request: Request, merchant_id: int) -> Response:
@@ -170,6 +178,8 @@ class OrderDetailOutput(OrderOutput):
 
 
 class OrderListCreateApi(APIView):
+    parser_classes = [parsers.JSONParser]
+
     @extend_schema_serializer(component_name="OrderCreateInput")
     class Input(serializers.Serializer):
         product = StrictIntegerField(min_value=1, max_value=2**62)
@@ -177,8 +187,15 @@ class OrderListCreateApi(APIView):
 
     @extend_schema(
         request=Input,
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
-        responses={201: OrderOutput},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                {"type": "string", "minLength": 1, "maxLength": 100},
+                OpenApiParameter.HEADER,
+                description="The same key again returns the same order.",
+            )
+        ],
+        responses={201: OrderOutput, **error_responses(400, 401, 403, 409, 415)},
     )
     def post(self, request: Request) -> Response:
         data = self.Input(data=request.data)
@@ -194,7 +211,7 @@ class OrderListCreateApi(APIView):
             raise DomainError("invalid", exc.message, fields={"product": ["unknown"]}) from exc
         return Response(OrderOutput(order).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses={200: OrderOutput(many=True)})
+    @extend_schema(responses={200: OrderOutput(many=True), **error_responses(401)})
     def get(self, request: Request) -> Response:
         orders = orders_visible_to(request.user)[:200]  # type: ignore[arg-type]
         return Response(OrderOutput(orders, many=True).data)
@@ -204,7 +221,7 @@ class OrderDetailApi(APIView):
     throttle_classes = [KabaoThrottle]
     throttle_scope = "order_read"
 
-    @extend_schema(responses={200: OrderDetailOutput})
+    @extend_schema(responses={200: OrderDetailOutput, **error_responses(401, 404, 409)})
     @sensitive_variables()  # every frame below: the serializer's context holds the codes in clear
     def get(self, request: Request, order_id: int) -> Response:
         """A code that fails its integrity check refuses the read: 409 `code_unreadable`."""
@@ -225,7 +242,8 @@ class OrderConfirmApi(APIView):
         responses={
             200: inline_serializer(
                 "Confirmed", {"id": serializers.IntegerField(), "status": serializers.CharField()}
-            )
+            ),
+            **error_responses(401, 403, 404, 409),
         },
     )
     def post(self, request: Request, order_id: int) -> Response:
@@ -239,11 +257,20 @@ class OrderConfirmApi(APIView):
 # --- payments -------------------------------------------------------------------------------
 
 
+def _webhook_schema(signature_header: str):
+    return extend_schema(
+        request=OpenApiTypes.OBJECT,
+        parameters=[OpenApiParameter(signature_header, str, OpenApiParameter.HEADER, required=True)],
+        responses={200: OpenApiTypes.OBJECT, **error_responses(400)},
+    )
+
+
 class SimulatedWebhookApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    parser_classes = [parsers.JSONParser]  # the body is read raw and verified; JSON is what is sent
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    @_webhook_schema("Kabao-Signature")
     def post(self, request: Request) -> Response:
         _event, is_new = webhook_receive(
             provider_name="simulated", body=request.body, headers=request.headers
@@ -256,8 +283,9 @@ class StripeWebhookApi(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    parser_classes = [parsers.JSONParser]
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    @_webhook_schema("Stripe-Signature")
     def post(self, request: Request) -> Response:
         _event, is_new = webhook_receive(provider_name="stripe", body=request.body, headers=request.headers)
         return Response({"received": True, "duplicate": not is_new})

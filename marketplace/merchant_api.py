@@ -3,14 +3,14 @@
 from collections.abc import Iterable, Iterator
 
 from django.views.decorators.debug import sensitive_variables
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import parsers, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from kabao.api_fields import StrictIntegerField
+from kabao.api_errors import error_responses
+from kabao.api_fields import StrictCharField, StrictIntegerField
 from kabao.errors import DomainError, NotFound
 from kabao.rate_limits import KabaoThrottle
 from marketplace.api import ProductOutput
@@ -56,21 +56,28 @@ class MerchantProductOutput(ProductOutput):
         return {name: getattr(product, name, 0) for name in ("reserved", "sold", "void")}
 
 
+MAX_ID = 2**63 - 1  # PostgreSQL's bigint: a larger id names nothing and would not fit a query
+
+
 class MerchantProductListCreateApi(APIView):
+    parser_classes = [parsers.JSONParser]
+
     @extend_schema_serializer(component_name="ProductCreateInput")
     class Input(serializers.Serializer):
-        title = serializers.CharField(max_length=120)
+        title = StrictCharField(max_length=120)
         price = StrictIntegerField(min_value=1, max_value=10**12)
         currency = serializers.RegexField(r"^[A-Z]{3}$", required=False)
         game = serializers.SlugField(required=False)
-        face_value = serializers.CharField(max_length=40, required=False, default="")
-        region = serializers.CharField(max_length=40, required=False, default="")
-        description = serializers.CharField(required=False, default="", allow_blank=True)
-        code_pattern = serializers.CharField(max_length=200, required=False, default="")
+        face_value = StrictCharField(max_length=40, required=False, default="", allow_blank=True)
+        region = StrictCharField(max_length=40, required=False, default="", allow_blank=True)
+        description = StrictCharField(required=False, default="", allow_blank=True)
+        code_pattern = StrictCharField(max_length=200, required=False, default="", allow_blank=True)
         auto_confirm_seconds = StrictIntegerField(required=False, allow_null=True, default=None)
         auto_replace_invalid = serializers.BooleanField(required=False, default=False)
 
-    @extend_schema(request=Input, responses={201: MerchantProductOutput})
+    @extend_schema(
+        request=Input, responses={201: MerchantProductOutput, **error_responses(400, 401, 403, 409, 415)}
+    )
     def post(self, request: Request) -> Response:
         merchant = merchant_required(user_of(request))
         data = self.Input(data=request.data)
@@ -82,32 +89,36 @@ class MerchantProductListCreateApi(APIView):
             MerchantProductOutput(merchant_product(merchant, product.pk)).data, status=status.HTTP_201_CREATED
         )
 
-    @extend_schema(responses={200: MerchantProductOutput(many=True)})
+    @extend_schema(responses={200: MerchantProductOutput(many=True), **error_responses(401, 403)})
     def get(self, request: Request) -> Response:
         merchant = merchant_required(user_of(request))
         return Response(MerchantProductOutput(merchant_products(merchant)[:500], many=True).data)
 
 
 class MerchantProductDetailApi(APIView):
+    parser_classes = [parsers.JSONParser]
+
     @extend_schema_serializer(component_name="ProductUpdateInput")
     class Input(serializers.Serializer):
-        title = serializers.CharField(max_length=120, required=False)
+        title = StrictCharField(max_length=120, required=False)
         price = StrictIntegerField(min_value=1, max_value=10**12, required=False)
         game = serializers.SlugField(required=False, allow_null=True)
-        face_value = serializers.CharField(max_length=40, required=False, allow_blank=True)
-        region = serializers.CharField(max_length=40, required=False, allow_blank=True)
-        description = serializers.CharField(required=False, allow_blank=True)
-        code_pattern = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        face_value = StrictCharField(max_length=40, required=False, allow_blank=True)
+        region = StrictCharField(max_length=40, required=False, allow_blank=True)
+        description = StrictCharField(required=False, allow_blank=True)
+        code_pattern = StrictCharField(max_length=200, required=False, allow_blank=True)
         auto_confirm_seconds = StrictIntegerField(required=False, allow_null=True)
         auto_replace_invalid = serializers.BooleanField(required=False)
         is_active = serializers.BooleanField(required=False, help_text="false pauses the product")
 
-    @extend_schema(responses={200: MerchantProductOutput})
+    @extend_schema(responses={200: MerchantProductOutput, **error_responses(401, 403, 404)})
     def get(self, request: Request, product_id: int) -> Response:
         merchant = merchant_required(user_of(request))
         return Response(MerchantProductOutput(merchant_product(merchant, product_id)).data)
 
-    @extend_schema(request=Input, responses={200: MerchantProductOutput})
+    @extend_schema(
+        request=Input, responses={200: MerchantProductOutput, **error_responses(400, 401, 403, 404, 409, 415)}
+    )
     def patch(self, request: Request, product_id: int) -> Response:
         """Edit any of the fields; `is_active: false` pauses the product, `true` lists it again."""
         merchant = merchant_required(user_of(request))
@@ -148,7 +159,7 @@ class CodeUploadApi(APIView):
             "application/json": inline_serializer(
                 "CodeList", {"codes": serializers.ListField(child=serializers.CharField())}
             ),
-            "text/plain": OpenApiTypes.STR,
+            "text/plain": {"type": "string", "minLength": 1, "description": "one code a line"},
             "multipart/form-data": inline_serializer("CodeFile", {"file": serializers.FileField()}),
         },
         responses={
@@ -159,7 +170,8 @@ class CodeUploadApi(APIView):
                     "duplicates": serializers.IntegerField(),
                     "invalid": serializers.ListField(child=serializers.DictField()),
                 },
-            )
+            ),
+            **error_responses(400, 401, 403, 404, 409, 413, 415),
         },
     )
     def post(self, request: Request, product_id: int) -> Response:
@@ -178,8 +190,14 @@ class CodeUploadApi(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("status", str, enum=list(CodeStatus.values)),
-            OpenApiParameter("after", int, description="the last id of the previous page"),
-            OpenApiParameter("limit", int, description="1 to 500, default 100"),
+            OpenApiParameter(
+                "after",
+                {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+                description="the last id of the previous page",
+            ),
+            OpenApiParameter(
+                "limit", {"type": "integer", "minimum": 1, "maximum": 500}, description="default 100"
+            ),
         ],
         responses={
             200: inline_serializer(
@@ -189,7 +207,8 @@ class CodeUploadApi(APIView):
                     "codes": CodeOutput(many=True),
                     "next_after": serializers.IntegerField(allow_null=True),
                 },
-            )
+            ),
+            **error_responses(400, 401, 403, 404),
         },
     )
     def get(self, request: Request, product_id: int) -> Response:
@@ -202,6 +221,12 @@ class CodeUploadApi(APIView):
             limit = int(request.query_params.get("limit", 100))
         except ValueError as exc:
             raise DomainError("invalid", "after and limit are whole numbers.") from exc
+        if not 0 <= after <= MAX_ID or not 1 <= limit <= 500:
+            raise DomainError(
+                "invalid",
+                "after is from 0 and limit from 1 to 500.",
+                fields={"after": [f"0 to {MAX_ID}"], "limit": ["1 to 500"]},
+            )
         if code_status and code_status not in CodeStatus.values:
             raise DomainError("invalid", "Unknown code status.", fields={"status": list(CodeStatus.values)})
         codes = product_codes(product, status=code_status, after=after, limit=limit)
@@ -235,12 +260,20 @@ def _code_lines(request: Request) -> Iterable[str]:
 
 
 class CodeVoidApi(APIView):
+    parser_classes = [parsers.JSONParser]
+
     @extend_schema_serializer(component_name="CodeVoidInput")
     class Input(serializers.Serializer):
-        codes = serializers.ListField(child=StrictIntegerField(min_value=1), min_length=1, max_length=1000)
+        codes = serializers.ListField(
+            child=StrictIntegerField(min_value=1, max_value=MAX_ID), min_length=1, max_length=1000
+        )
 
     @extend_schema(
-        request=Input, responses={200: inline_serializer("Voided", {"voided": serializers.IntegerField()})}
+        request=Input,
+        responses={
+            200: inline_serializer("Voided", {"voided": serializers.IntegerField()}),
+            **error_responses(400, 401, 403, 404, 409, 415),
+        },
     )
     def post(self, request: Request) -> Response:
         """Void codes still in stock (all or none); reserved and sold codes stay as they are."""
@@ -270,6 +303,8 @@ class DepositPaymentOutput(serializers.Serializer):
 
 
 class DepositApi(APIView):
+    parser_classes = [parsers.JSONParser]
+
     @extend_schema_serializer(component_name="DepositPaymentInput")
     class Input(serializers.Serializer):
         amount = StrictIntegerField(min_value=1, max_value=10**12, required=False)
@@ -286,7 +321,8 @@ class DepositApi(APIView):
                     "can_list": serializers.BooleanField(),
                     "payments": DepositPaymentOutput(many=True),
                 },
-            )
+            ),
+            **error_responses(401, 403),
         }
     )
     def get(self, request: Request) -> Response:
@@ -303,7 +339,9 @@ class DepositApi(APIView):
             }
         )
 
-    @extend_schema(request=Input, responses={201: DepositPaymentOutput})
+    @extend_schema(
+        request=Input, responses={201: DepositPaymentOutput, **error_responses(400, 401, 403, 409, 415)}
+    )
     def post(self, request: Request) -> Response:
         """Open a payment of the deposit (by default what is missing); pay it at `pay_url`."""
         merchant = merchant_required(user_of(request))
@@ -318,7 +356,7 @@ class DepositApi(APIView):
 
 
 class DepositPaymentRefreshApi(APIView):
-    @extend_schema(request=None, responses={200: DepositPaymentOutput})
+    @extend_schema(request=None, responses={200: DepositPaymentOutput, **error_responses(401, 403, 404, 409)})
     def post(self, request: Request, payment_id: int) -> Response:
         """Ask the provider about a deposit payment whose confirmation has not arrived."""
         payment = deposit_payment_of(merchant_required(user_of(request)), payment_id)
