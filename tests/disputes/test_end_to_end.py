@@ -4,12 +4,9 @@ on short timers set through the environment, against the test database and Redis
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from disputes.models import Dispute, DisputeLevel, DisputeStatus, Resolution
 from disputes.services.lifecycle import dispute_open
@@ -19,20 +16,15 @@ from kabao.celery import app
 from marketplace.services.orders import order_create
 from marketplace.services.payments import simulated_gateway_pay
 from tests.factories import MerchantFactory, ProductFactory, UserFactory, stock
+from tests.processes import CELERY, ROOT, database_url
 
 DEPOSIT = 100_000  # the factory shop's security deposit, paid in through the provider
-ROOT = Path(__file__).resolve().parents[2]
 SHORT_TIMERS = {
     "KABAO_DISPUTE_MERCHANT_RESPONSE_SECONDS": "3",
     "KABAO_DISPUTE_PLATFORM_FEEDBACK_SECONDS": "3",
     "KABAO_DISPUTE_DECISION_SECONDS": "10",
     "KABAO_SWEEP_INTERVAL_SECONDS": "1",
 }
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 @pytest.fixture
@@ -43,22 +35,21 @@ def worker_and_beat(transactional_db, settings, tmp_path):
         **os.environ,
         **SHORT_TIMERS,
         "DJANGO_SETTINGS_MODULE": "kabao.settings_test",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "CELERY_TASK_ALWAYS_EAGER": "0",
     }
     with app.connection_for_write() as broker:
         broker.default_channel.queue_purge("celery")
-    celery = [sys.executable, "-m", "celery", "-A", "kabao"]
     processes = [
         subprocess.Popen(
-            [*celery, "worker", "--pool=solo", "--loglevel=WARNING"],
+            [*CELERY, "worker", "--pool=solo", "--loglevel=WARNING"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=(tmp_path / "worker.log").open("w"),
         ),
         subprocess.Popen(
-            [*celery, "beat", "--loglevel=WARNING", "--schedule", str(tmp_path / "beat-schedule")],
+            [*CELERY, "beat", "--loglevel=WARNING", "--schedule", str(tmp_path / "beat-schedule")],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
