@@ -6,6 +6,7 @@ are all killed when it ends. Waits are bounded: `wait_for` raises after its time
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from django.db import connection
 
@@ -60,6 +61,10 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        if shutil.which("redis-server") is None:
+            raise RuntimeError(
+                "these tests start their own redis-server: install it (apt-get install redis-server)"
+            )
         self.process = subprocess.Popen(
             [
                 "redis-server",
@@ -121,14 +126,17 @@ class Celery:
             **environment,
         }
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.log_files: list[IO[str]] = []
 
     def start(self, name: str, *arguments: str, **environment: str) -> subprocess.Popen[bytes]:
+        log_file = (self.logs / f"{name}.log").open("a")
+        self.log_files.append(log_file)
         process = subprocess.Popen(
             [*CELERY, *arguments],
             cwd=ROOT,
             env={**self.environment, **environment},
             stdout=subprocess.DEVNULL,
-            stderr=(self.logs / f"{name}.log").open("a"),
+            stderr=log_file,
             start_new_session=True,
         )
         self.processes.append(process)
@@ -149,6 +157,8 @@ class Celery:
         """The test is over: kill every process outright (a warm shutdown would only cost time)."""
         for process in self.processes:
             kill(process)
+        for log_file in self.log_files:
+            log_file.close()
 
 
 @contextmanager
