@@ -12,6 +12,7 @@ from accounts.models import User
 from disputes.files import attachment_response
 from disputes.models import Dispute, DisputeReason, OfferKind, Resolution
 from disputes.selectors import deadline_payload, dispute_visible_to, disputes_visible_to, queue_position
+from disputes.services.attachments import SIGNATURES
 from disputes.services.lifecycle import (
     dispute_escalate,
     dispute_open,
@@ -20,7 +21,9 @@ from disputes.services.lifecycle import (
 )
 from disputes.services.remedies import dispute_answer_offer, dispute_offer
 from disputes.services.transitions import next_deadline
-from kabao.api_fields import StrictIntegerField, api_time
+from kabao.api_errors import error_responses
+from kabao.api_fields import StrictCharField, StrictIntegerField, api_time
+from marketplace.selectors import order_visible_to
 
 PARSERS = [parsers.JSONParser, parsers.MultiPartParser, parsers.FormParser]
 
@@ -115,28 +118,32 @@ class DisputeOpenApi(APIView):
 
     class OpenInput(serializers.Serializer):
         reason = serializers.ChoiceField(choices=DisputeReason.values)
-        message = serializers.CharField(max_length=4000)
+        message = StrictCharField(max_length=4000)
 
-    @extend_schema(request=OpenInput, responses={201: DisputeDetailOutput})
+    @extend_schema(
+        request=OpenInput,
+        responses={201: DisputeDetailOutput, **error_responses(400, 401, 403, 404, 409, 415)},
+    )
     def post(self, request: Request, order_id: int) -> Response:
+        user: User = request.user  # type: ignore[assignment]
+        order = order_visible_to(user, order_id)  # an unknown or another's order is 404, before the body
         data = self.OpenInput(data=request.data)
         data.is_valid(raise_exception=True)
-        user: User = request.user  # type: ignore[assignment]
         dispute = dispute_open(
-            order_id=order_id, buyer=user, attachments=_files(request), **data.validated_data
+            order_id=order.pk, buyer=user, attachments=_files(request), **data.validated_data
         )
         return _detail(dispute, status.HTTP_201_CREATED)
 
 
 class DisputeListApi(APIView):
-    @extend_schema(responses={200: DisputeOutput(many=True)})
+    @extend_schema(responses={200: DisputeOutput(many=True), **error_responses(401)})
     def get(self, request: Request) -> Response:
         disputes = disputes_visible_to(request.user).order_by("-opened_at")[:200]  # type: ignore[arg-type]
         return Response(DisputeOutput(disputes, many=True).data)
 
 
 class DisputeDetailApi(APIView):
-    @extend_schema(responses={200: DisputeDetailOutput})
+    @extend_schema(responses={200: DisputeDetailOutput, **error_responses(401, 404)})
     def get(self, request: Request, dispute_id: int) -> Response:
         return _detail(dispute_visible_to(request.user, dispute_id))  # type: ignore[arg-type]
 
@@ -145,9 +152,12 @@ class DisputeMessageApi(APIView):
     parser_classes = PARSERS
 
     class MessageInput(serializers.Serializer):
-        message = serializers.CharField(max_length=4000)
+        message = StrictCharField(max_length=4000)
 
-    @extend_schema(request=MessageInput, responses={201: DisputeDetailOutput})
+    @extend_schema(
+        request=MessageInput,
+        responses={201: DisputeDetailOutput, **error_responses(400, 401, 403, 404, 409, 415)},
+    )
     def post(self, request: Request, dispute_id: int) -> Response:
         user: User = request.user  # type: ignore[assignment]
         dispute = dispute_visible_to(user, dispute_id)
@@ -160,10 +170,15 @@ class DisputeMessageApi(APIView):
 
 
 class DisputeEscalateApi(APIView):
-    class EscalateInput(serializers.Serializer):
-        message = serializers.CharField(max_length=4000, required=False, default="", allow_blank=True)
+    parser_classes = [parsers.JSONParser]
 
-    @extend_schema(request=EscalateInput, responses={200: DisputeDetailOutput})
+    class EscalateInput(serializers.Serializer):
+        message = StrictCharField(max_length=4000, required=False, default="", allow_blank=True)
+
+    @extend_schema(
+        request=EscalateInput,
+        responses={200: DisputeDetailOutput, **error_responses(400, 401, 403, 404, 409, 415)},
+    )
     def post(self, request: Request, dispute_id: int) -> Response:
         user: User = request.user  # type: ignore[assignment]
         dispute = dispute_visible_to(user, dispute_id)
@@ -173,14 +188,19 @@ class DisputeEscalateApi(APIView):
 
 
 class DisputeResolveApi(APIView):
+    parser_classes = [parsers.JSONParser]
+
     class ResolveInput(serializers.Serializer):
         outcome = serializers.ChoiceField(
             choices=[Resolution.REFUND, Resolution.RELEASE, Resolution.PARTIAL_REFUND]
         )
-        amount = StrictIntegerField(required=False, min_value=1)
-        note = serializers.CharField(max_length=4000, required=False, default="", allow_blank=True)
+        amount = StrictIntegerField(required=False, min_value=1, max_value=10**12)
+        note = StrictCharField(max_length=4000, required=False, default="", allow_blank=True)
 
-    @extend_schema(request=ResolveInput, responses={200: DisputeDetailOutput})
+    @extend_schema(
+        request=ResolveInput,
+        responses={200: DisputeDetailOutput, **error_responses(400, 401, 403, 404, 409, 415)},
+    )
     def post(self, request: Request, dispute_id: int) -> Response:
         user: User = request.user  # type: ignore[assignment]
         dispute = dispute_visible_to(user, dispute_id)
@@ -190,12 +210,17 @@ class DisputeResolveApi(APIView):
 
 
 class DisputeOfferApi(APIView):
+    parser_classes = [parsers.JSONParser]
+
     class OfferInput(serializers.Serializer):
         kind = serializers.ChoiceField(choices=OfferKind.values)
-        amount = StrictIntegerField(required=False, min_value=1)
-        message = serializers.CharField(max_length=4000, required=False, default="", allow_blank=True)
+        amount = StrictIntegerField(required=False, min_value=1, max_value=10**12)
+        message = StrictCharField(max_length=4000, required=False, default="", allow_blank=True)
 
-    @extend_schema(request=OfferInput, responses={201: DisputeDetailOutput})
+    @extend_schema(
+        request=OfferInput,
+        responses={201: DisputeDetailOutput, **error_responses(400, 401, 403, 404, 409, 415)},
+    )
     def post(self, request: Request, dispute_id: int) -> Response:
         user: User = request.user  # type: ignore[assignment]
         dispute = dispute_visible_to(user, dispute_id)
@@ -209,7 +234,7 @@ class DisputeOfferApi(APIView):
 class DisputeOfferAnswerApi(APIView):
     accept = True
 
-    @extend_schema(request=None, responses={200: DisputeDetailOutput})
+    @extend_schema(request=None, responses={200: DisputeDetailOutput, **error_responses(401, 403, 404, 409)})
     def post(self, request: Request, dispute_id: int) -> Response:
         user: User = request.user  # type: ignore[assignment]
         dispute = dispute_visible_to(user, dispute_id)
@@ -217,6 +242,12 @@ class DisputeOfferAnswerApi(APIView):
 
 
 class DisputeAttachmentApi(APIView):
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @extend_schema(
+        responses={
+            # Served with the type its content was recognised as when it was uploaded.
+            **{(200, content_type): OpenApiTypes.BINARY for content_type in [*SIGNATURES, "text/plain"]},
+            **error_responses(401, 404),
+        }
+    )
     def get(self, request: Request, dispute_id: int, attachment_id: int) -> FileResponse:
         return attachment_response(dispute_visible_to(request.user, dispute_id), attachment_id)  # type: ignore[arg-type]
