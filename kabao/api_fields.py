@@ -23,7 +23,9 @@ def api_time(moment: datetime | None) -> str | None:
 class StrictCharField(serializers.CharField):
     """A JSON string only: DRF's CharField also takes 12 and 1.5 as "12" and "1.5", which accepts a
     body the schema refuses and hides a client bug. Unless blank is allowed, the schema says
-    `minLength: 1`, as the field checks."""
+    `minLength: 1`, as the field checks. `max_length` counts the string as sent, as the schema
+    does; DRF counts it after trimming, so 500 characters and a leading control character such as
+    U+001E (which strip() removes) passed a limit of 500."""
 
     def __init__(self, **kwargs):
         if not kwargs.get("allow_blank", False):
@@ -33,4 +35,6 @@ class StrictCharField(serializers.CharField):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)

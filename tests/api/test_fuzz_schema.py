@@ -186,3 +186,26 @@ def test_a_number_where_the_schema_says_string_is_refused_and_changes_nothing(wo
 
     assert_error(response, 400, "invalid", "The request is not valid.", {field: ["Not a valid string."]})
     assert database_state() == before
+
+
+def test_a_text_over_its_maximum_is_refused_even_when_trimming_would_shorten_it(world):
+    """Found by the coverage phase: DRF trimmed, then counted, so U+001E and 500 characters passed
+    a 500-character reason (the schema counts the string as sent)."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {world.tokens['staff']}")
+    before = database_state()
+
+    response = client.post(
+        f"/api/v1/admin/payouts/{world.ids['payout_id'][0]}/reject/",
+        {"reason": "\x1e" + "*" * 500},
+        format="json",
+    )
+
+    assert_error(
+        response,
+        400,
+        "invalid",
+        "The request is not valid.",
+        {"reason": ["Ensure this field has no more than 500 characters."]},
+    )
+    assert database_state() == before
