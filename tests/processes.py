@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.db import connection
+from kombu import pools
 
 from kabao.celery import app
 
@@ -171,8 +172,10 @@ def publishing_to(broker_url: str) -> Iterator[None]:
     previous_url, previous_eager = app.conf.broker_url, app.conf.task_always_eager
 
     def drop_pools() -> None:
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # kombu keeps the pools in process-wide groups keyed by broker URL: closing only the app's
+        # pool left a closed one in those groups, handed out again on the next use of that URL
+        # ("Acquire on closed pool"). reset() closes and forgets them all, as kombu does after a fork.
+        pools.reset()
         app._pool = None
         app.amqp._producer_pool = None
 
