@@ -1,6 +1,6 @@
 """One interface for payment providers; the order code does not know which one is in use."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -35,6 +35,15 @@ class ProviderEvent:
     payload: dict
 
 
+@dataclass(frozen=True)
+class ProviderRefund:
+    """One refund asked of a provider: `amount` back on the payment `reference`, once per key."""
+
+    reference: str
+    amount: int
+    idempotency_key: str
+
+
 class WebhookSignatureError(Exception):
     pass
 
@@ -61,6 +70,13 @@ class PaymentProvider(Protocol):
     def refund(self, *, reference: str, amount: int, idempotency_key: str) -> None:
         """Return money to the original payment method, once per key; raise if the provider did not
         accept it (the caller's transaction, and with it the ledger posting, then rolls back)."""
+        ...
+
+    def refund_many(self, refunds: Sequence[ProviderRefund]) -> None:
+        """`refund` for each of `refunds`, in order, with the same meaning for each: a key already
+        used is answered as before and moves nothing, a refund past what is left of its charge is
+        refused, and any refusal raises (the caller's transaction, with the whole batch's ledger
+        rows, then rolls back; the next try sends the same keys)."""
         ...
 
     def parse_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> ProviderEvent: ...

@@ -11,17 +11,19 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
+from escrow.services import rows_update
 from kabao.errors import Conflict, NotFound
 from marketplace.models import SimulatedCharge, SimulatedChargeStatus
 from marketplace.payments import (
     CheckoutSession,
     ProviderEvent,
     ProviderPayment,
+    ProviderRefund,
     WebhookSignatureError,
     pay_url,  # pages import it from here; it serves every provider's references
 )
@@ -72,21 +74,53 @@ class SimulatedProvider:
         )
 
     def refund(self, *, reference: str, amount: int, idempotency_key: str) -> None:
+        self.refund_many(
+            [ProviderRefund(reference=reference, amount=amount, idempotency_key=idempotency_key)]
+        )
+
+    def refund_many(self, refunds: Sequence[ProviderRefund]) -> None:
+        """Four statements in a savepoint for the whole batch, whatever its size: the charges locked
+        in primary-key order, the keys already used read under those locks (a key is refunded on one
+        charge, so none can be written meanwhile), the new refunds inserted, their charges updated.
+        Everything is checked before the first write: a refusal leaves nothing behind."""
         from marketplace.models import SimulatedRefund
 
+        if not refunds:
+            return
         with transaction.atomic():
-            charge = SimulatedCharge.objects.select_for_update().get(reference=reference)
-            try:
-                with transaction.atomic():
-                    SimulatedRefund.objects.create(
-                        idempotency_key=idempotency_key, charge=charge, amount=amount
+            references = {refund.reference for refund in refunds}
+            charges = {
+                charge.reference: charge
+                for charge in SimulatedCharge.objects.select_for_update()
+                .filter(reference__in=references)
+                .order_by("pk")
+            }
+            if len(charges) != len(references):
+                raise NotFound("no such simulated charge")
+            used = set(
+                SimulatedRefund.objects.filter(
+                    idempotency_key__in={refund.idempotency_key for refund in refunds}
+                ).values_list("idempotency_key", flat=True)
+            )
+            new = []
+            for refund in refunds:
+                if refund.idempotency_key in used:
+                    continue  # the same refund again: the provider answers as before
+                used.add(refund.idempotency_key)
+                charge = charges[refund.reference]
+                if charge.refunded_amount + refund.amount > charge.amount:
+                    raise Conflict("refund_exceeds_charge", "a refund cannot exceed the charge")
+                charge.refunded_amount += refund.amount
+                new.append(
+                    SimulatedRefund(
+                        idempotency_key=refund.idempotency_key, charge=charge, amount=refund.amount
                     )
-            except IntegrityError:
-                return  # the same refund again: the provider answers as before
-            if charge.refunded_amount + amount > charge.amount:
-                raise Conflict("refund_exceeds_charge", "a refund cannot exceed the charge")
-            charge.refunded_amount += amount
-            charge.save(update_fields=["refunded_amount"])
+                )
+            if not new:
+                return
+            SimulatedRefund.objects.bulk_create(new)
+            touched = {refund.charge.pk: refund.charge for refund in new}
+            rows_update([touched[pk] for pk in sorted(touched)], ["refunded_amount"])
 
     def parse_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         verify(body, headers.get(SIGNATURE_HEADER, ""))

@@ -7,7 +7,7 @@ Stripe events are translated here into the provider-neutral types the payment se
 reads a Stripe object.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from marketplace.payments import (
     CheckoutSession,
     ProviderEvent,
     ProviderPayment,
+    ProviderRefund,
     ProviderUnavailable,
     WebhookSignatureError,
 )
@@ -138,6 +139,15 @@ class StripeProvider:
             raise Conflict("refund_refused", f"Stripe refused the refund: {exc.user_message}") from exc
         if refund.status in ("failed", "canceled"):
             raise Conflict("refund_refused", f"Stripe answered the refund with status {refund.status}.")
+
+    def refund_many(self, refunds: Sequence[ProviderRefund]) -> None:
+        # Stripe has no batch refund: one HTTP request per refund, each with its own key. The first
+        # refusal raises and the caller's batch rolls back; the refunds Stripe already made are
+        # answered again, not made twice, when the batch is retried with the same keys.
+        for refund in refunds:
+            self.refund(
+                reference=refund.reference, amount=refund.amount, idempotency_key=refund.idempotency_key
+            )
 
     def parse_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         if not settings.STRIPE_WEBHOOK_SECRET:

@@ -15,8 +15,8 @@ from escrow.models import Account, AccountKind, Hold, HoldStatus
 from escrow.services import account_get_or_create, holds_settle, posting_create, provider_account, rows_update
 from kabao.errors import Conflict, DomainError
 from marketplace.models import Code, CodeStatus, Order, OrderStatus, Payment, PaymentStatus
-from marketplace.payments import get_provider
-from marketplace.services.transitions import order_transition
+from marketplace.payments import ProviderRefund, get_provider
+from marketplace.services.transitions import OrderMove, orders_transition
 from merchants.services import (
     merchant_available_account,
     merchant_deposit_account,
@@ -77,7 +77,8 @@ def refund_locked_orders(*, refunds: Sequence[RefundRequest], actor: User | None
 
     While an order's hold is held the money comes from escrow (the rest of the hold goes to the
     merchant, minus fee), the holds of the batch settled together; once released, from the merchant
-    (available, then deposit). Payments are locked together, in primary-key order.
+    (available, then deposit). Payments are locked together, in primary-key order; the orders move
+    together (`orders_transition`); each provider is asked once for the batch (`refund_many`), last.
     """
     if not refunds:
         return []
@@ -123,18 +124,6 @@ def refund_locked_orders(*, refunds: Sequence[RefundRequest], actor: User | None
             clearing=clearing[(payments[order.pk].provider, order.currency)],
         )
     for refund in refunds:
-        if refund.is_refunded_at_provider:
-            continue
-        order = refund.order
-        payment = payments[order.pk]
-        # Last, after the ledger rows are written in this transaction: if the provider refuses or
-        # does not answer, everything above rolls back; the key is the same on every retry.
-        get_provider(payment.provider).refund(
-            reference=payment.reference,
-            amount=refund.amount,
-            idempotency_key=f"refund:order:{order.pk}:{refunded_before[order.pk]}",
-        )
-    for refund in refunds:
         payment = payments[refund.order.pk]
         payment.refunded_amount += refund.amount
         is_full = payment.refunded_amount == payment.amount
@@ -145,14 +134,34 @@ def refund_locked_orders(*, refunds: Sequence[RefundRequest], actor: User | None
         Code.objects.filter(order_id__in=returning, status=CodeStatus.RESERVED).update(
             status=CodeStatus.AVAILABLE, order=None
         )
+    moves = []
     for refund in refunds:
         is_full = payments[refund.order.pk].status == PaymentStatus.REFUNDED
-        order_transition(
-            order=refund.order,
-            to=OrderStatus.REFUNDED if is_full else OrderStatus.PARTIALLY_REFUNDED,
-            actor=actor,
-            note=refund.reason,
+        moves.append(
+            OrderMove(
+                order=refund.order,
+                to=OrderStatus.REFUNDED if is_full else OrderStatus.PARTIALLY_REFUNDED,
+                note=refund.reason,
+            )
         )
+    orders_transition(moves=moves, actor=actor)
+    # Last, after every row is written and every move checked in this transaction: if a provider
+    # refuses or does not answer, everything above rolls back; each key is the same on every retry.
+    # One call per provider for the batch.
+    by_provider: dict[str, list[ProviderRefund]] = {}
+    for refund in refunds:
+        if refund.is_refunded_at_provider:
+            continue
+        payment = payments[refund.order.pk]
+        by_provider.setdefault(payment.provider, []).append(
+            ProviderRefund(
+                reference=payment.reference,
+                amount=refund.amount,
+                idempotency_key=f"refund:order:{refund.order.pk}:{refunded_before[refund.order.pk]}",
+            )
+        )
+    for provider_name, provider_refunds in by_provider.items():
+        get_provider(provider_name).refund_many(provider_refunds)
     return [refund.order for refund in refunds]
 
 
