@@ -1,10 +1,10 @@
 """An order's evidence file: everything on the record about one order, in a form the buyer keeps.
 
-The file holds the order's and its disputes' events, the payment, and every ledger posting that
-concerns the order (reference `order:<id>`, the payment's reference, `dispute:<id>`) with its
-entries, `prev_hash` and `hash`. `manage.py verify_evidence <file>` recomputes each posting's hash
-with `escrow.hashing.posting_hash` and compares the file with the database, so an edited file or an
-edited ledger row shows.
+The file holds the order's and its disputes' events (each with its `prev_hash` and `hash`: the
+timelines are hash-chained, kabao/chains.py), the payment, and every ledger posting that concerns the
+order (reference `order:<id>`, the payment's reference, `dispute:<id>`) with its entries, `prev_hash`
+and `hash`. `manage.py verify_evidence <file>` recomputes every hash and compares the file with the
+database, so an edited file, an edited ledger row or an edited timeline shows.
 """
 
 from typing import Any
@@ -80,13 +80,17 @@ def order_evidence_file(order: Order) -> dict[str, Any]:
             "completed_at": _iso(order.completed_at),
             "events": [
                 {
+                    "id": event.pk,
                     "event": event.event,
                     "from_status": event.from_status,
                     "to_status": event.to_status,
+                    "actor_id": event.actor_id,
                     "note": event.note,
                     "at": _iso(event.at),
+                    "prev_hash": event.prev_hash,
+                    "hash": event.hash,
                 }
-                for event in order.events.all()
+                for event in order.events.order_by("id")
             ],
         },
         "payment": None
@@ -114,18 +118,24 @@ def order_evidence_file(order: Order) -> dict[str, Any]:
                 "resolved_at": _iso(dispute.resolved_at),
                 "events": [
                     {
+                        "id": event.pk,
                         "kind": event.kind,
                         "role": event.role,
+                        "actor_id": event.actor_id,
                         "message": event.message,
                         "amount": event.amount,
+                        "data": event.data,
                         "at": _iso(event.at),
+                        "prev_hash": event.prev_hash,
+                        "hash": event.hash,
                     }
-                    for event in dispute.events.all()
+                    for event in sorted(dispute.events.all(), key=lambda event: event.pk)
                 ],
             }
             for dispute in disputes
         ],
         "postings": [posting_payload(posting) for posting in postings],
-        "how_to_verify": "python manage.py verify_evidence <this file>: recomputes every posting's "
-        "SHA-256 hash from its content and prev_hash, and compares each posting with the ledger.",
+        "how_to_verify": "python manage.py verify_evidence <this file>: recomputes the SHA-256 hash of "
+        "every posting and every timeline event from its content and prev_hash, checks that each "
+        "event links to the one before it, and compares each with Kabao's records.",
     }

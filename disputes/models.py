@@ -129,20 +129,38 @@ class ActorRole(models.TextChoices):
 
 
 class DisputeEvent(models.Model):
-    dispute = models.ForeignKey(Dispute, on_delete=models.CASCADE, related_name="events")
+    """The dispute's timeline, append-only (PostgreSQL refuses UPDATE and DELETE) and hash-chained
+    per dispute (kabao/chains.py). Written only through disputes.services.transitions."""
+
+    dispute = models.ForeignKey(Dispute, on_delete=models.PROTECT, related_name="events")
     kind = models.CharField(max_length=24, choices=EventKind.choices)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # PROTECT: a user with a place in someone's history is deactivated, not deleted
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     role = models.CharField(max_length=10, choices=ActorRole.choices)
     message = models.TextField(blank=True)
     amount = models.BigIntegerField(null=True, blank=True)
     data = models.JSONField(default=dict, blank=True)
     at = models.DateTimeField(default=timezone.now)
+    prev_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
 
     class Meta:
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
         return f"{self.dispute_id} {self.kind}"
+
+    def chain_content(self) -> dict[str, object]:
+        return {
+            "dispute": self.dispute_id,
+            "kind": self.kind,
+            "role": self.role,
+            "actor": self.actor_id,
+            "message": self.message,
+            "amount": self.amount,
+            "data": self.data,
+            "at": self.at.isoformat(timespec="microseconds"),
+        }
 
 
 class OfferKind(models.TextChoices):

@@ -161,21 +161,37 @@ class Order(models.Model):
 
 
 class OrderEvent(models.Model):
-    """One row per status change or notable step: the order's timeline."""
+    """One row per status change or notable step: the order's timeline, append-only (PostgreSQL
+    refuses UPDATE and DELETE) and hash-chained per order (kabao/chains.py). Written only through
+    marketplace.services.transitions, which links each row to the one before it."""
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="events")
     event = models.CharField(max_length=40)
     from_status = models.CharField(max_length=20, blank=True)
     to_status = models.CharField(max_length=20, blank=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # PROTECT: a user with a place in someone's history is deactivated, not deleted
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     note = models.CharField(max_length=200, blank=True)
     at = models.DateTimeField(default=timezone.now)
+    prev_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
 
     class Meta:
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
         return f"{self.order_id} {self.event}"
+
+    def chain_content(self) -> dict[str, object]:
+        return {
+            "order": self.order_id,
+            "event": self.event,
+            "from": self.from_status,
+            "to": self.to_status,
+            "actor": self.actor_id,
+            "note": self.note,
+            "at": self.at.isoformat(timespec="microseconds"),
+        }
 
 
 class PaymentStatus(models.TextChoices):

@@ -10,6 +10,7 @@ from django.utils import timezone
 from accounts.models import User
 from disputes.models import ActorRole, Dispute, DisputeEvent, DisputeLevel, DisputeStatus, EventKind
 from escrow.services import rows_update
+from kabao.chains import chain_append
 from kabao.errors import Conflict
 
 S = DisputeStatus
@@ -39,14 +40,20 @@ def dispute_record(
     amount: int | None = None,
     data: dict | None = None,
 ) -> DisputeEvent:
-    return DisputeEvent.objects.create(
+    event = DisputeEvent(
         dispute=dispute, kind=kind, role=role, actor=actor, message=message, amount=amount, data=data or {}
     )
+    return disputes_record(events=[event])[0]
+
+
+# The disputes' timelines in the advisory locks of kabao.chains (the orders' are 1).
+DISPUTE_TIMELINES = 2
 
 
 def disputes_record(*, events: Sequence[DisputeEvent]) -> list[DisputeEvent]:
-    """Several timeline rows in one statement, in the order given (the timeline orders by time, id)."""
-    return DisputeEvent.objects.bulk_create(events)
+    """Timeline rows, each linked to the last one of its dispute and hashed, written in one statement
+    in the order given (the timeline orders by time, id)."""
+    return chain_append(events, parent="dispute_id", namespace=DISPUTE_TIMELINES)
 
 
 def _check_move(dispute: Dispute, to: str) -> None:

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from escrow.services import rows_update
+from kabao.chains import chain_append
 from kabao.errors import Conflict, DomainError
 from marketplace.models import Order, OrderEvent, OrderStatus
 
@@ -103,7 +104,12 @@ def order_record(*, order: Order, event: str, actor: User | None = None, note: s
     orders_record(events=[OrderEvent(order=order, event=event, actor=actor, note=note[:200])])
 
 
+# The orders' timelines in the advisory locks of kabao.chains (the disputes' are 2).
+ORDER_TIMELINES = 1
+
+
 def orders_record(*, events: Sequence[OrderEvent]) -> list[OrderEvent]:
-    """The one door for the orders' timeline rows (each with its `at` set): written in one statement,
-    in the order given (the timeline orders by time, id)."""
-    return OrderEvent.objects.bulk_create(events)
+    """The one door for the orders' timeline rows (each with its `at` set): each linked to the last
+    one of its order and hashed (kabao/chains.py), written in one statement, in the order given (the
+    timeline orders by time, id)."""
+    return chain_append(events, parent="order_id", namespace=ORDER_TIMELINES)

@@ -4,6 +4,7 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import Client
 
 from disputes.evidence import order_evidence_file
@@ -52,7 +53,9 @@ def test_verify_evidence_accepts_the_file_and_names_every_edit(open_dispute, tmp
     path = tmp_path / "evidence.json"
     path.write_text(json.dumps(evidence))
     call_command("verify_evidence", str(path))
-    assert capsys.readouterr().out == "evidence intact: 1 postings match their hashes and the ledger\n"
+    assert capsys.readouterr().out == (
+        "evidence intact: 1 postings and 5 timeline events match their hashes and Kabao's records\n"
+    )
 
     posting = evidence["postings"][0]
     posting["entries"][0]["amount"] += 100  # the amount edited, the hash left
@@ -77,3 +80,31 @@ def test_the_order_page_polls_only_while_it_waits(buyer, delivered_order):
     assert "data-poll=" not in page and f'href="/orders/{delivered_order.pk}/evidence.json"' in page
     live = client.get(f"/orders/{delivered_order.pk}/?live=1").text
     assert live.startswith('<div id="order-live">') and "<html" not in live
+
+
+def test_verify_evidence_names_an_edited_event_in_the_file_and_in_kabaos_records(open_dispute, tmp_path):
+    evidence = order_evidence_file(open_dispute.order)
+    path = tmp_path / "evidence.json"
+    paid = evidence["order"]["events"][1]
+    paid["note"] = "paid in cash"  # the file edited, the hash left
+    path.write_text(json.dumps(evidence))
+    with pytest.raises(CommandError, match=f"event {paid['id']} was altered"):
+        call_command("verify_evidence", str(path))
+
+    evidence = order_evidence_file(open_dispute.order)
+    created, paid, delivered = evidence["order"]["events"][:3]
+    evidence["order"]["events"].remove(paid)  # the payment left out of the file
+    path.write_text(json.dumps(evidence))
+    with pytest.raises(CommandError, match=f"event {delivered['id']} does not link to event {created['id']}"):
+        call_command("verify_evidence", str(path))
+
+    evidence = order_evidence_file(open_dispute.order)
+    path.write_text(json.dumps(evidence))
+    with connection.cursor() as cursor:  # Kabao's own row rewritten behind the triggers' back
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute(
+            "UPDATE disputes_disputeevent SET message = 'fine' WHERE dispute_id = %s", [open_dispute.pk]
+        )
+        cursor.execute("SET LOCAL session_replication_role = origin")
+    with pytest.raises(CommandError, match="in Kabao's records no longer matches its hash"):
+        call_command("verify_evidence", str(path))
