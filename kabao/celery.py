@@ -20,3 +20,17 @@ def _django_logging(**kwargs: object) -> None:
     from django.conf import settings
 
     dictConfig(settings.LOGGING)
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _replace_unusable_connections(sender: object = None, **kwargs: object) -> None:
+    """Workers keep their database connections between tasks (CELERY_DB_REUSE_MAX), so what Django
+    does around each request is done around each task: a connection that failed, or is older than
+    CONN_MAX_AGE, is closed and the next query opens a new one. Not for eager tasks: they run inside
+    the caller's transaction, whose connection must stay open."""
+    from django.db import close_old_connections
+
+    request = getattr(sender, "request", None)
+    if not getattr(request, "is_eager", False):
+        close_old_connections()
