@@ -77,7 +77,9 @@ def chain_append(events: Sequence[E], *, parent: str, namespace: int) -> list[E]
         return []
     model = type(events[0])
     parent_ids = {getattr(event, parent) for event in events}
-    with transaction.atomic():
+    # savepoint=False: inside the caller's transaction this adds no SAVEPOINT round trips; alone,
+    # it still opens one, which the advisory lock needs.
+    with transaction.atomic(savepoint=False):
         _lock_timelines(namespace, parent_ids)
         heads = _heads(model, parent, parent_ids)
         for event in events:

@@ -67,7 +67,7 @@ class OrderMove:
 
 
 def orders_transition(*, moves: Sequence[OrderMove], actor: User | None = None) -> None:
-    """`order_transition` for a batch of locked orders, each once, in two statements whatever its
+    """`order_transition` for a batch of locked orders, each once, in four statements whatever its
     size: every move is checked against ALLOWED_TRANSITIONS before anything is written, then the
     orders' status and closed_at are written together (only those: unlike `order_transition` this
     does not save other fields the caller changed), then their events."""

@@ -193,8 +193,8 @@ def test_orders_move_together_each_with_its_event(stocked_product, pay):
                 OrderMove(order=orders[2], to=OrderStatus.DISPUTED),
             ]
         )
-    # the orders, their events
-    assert len(captured.captured_queries) == 2
+    # the orders; the timelines locked, their last hashes read, the events
+    assert len(captured.captured_queries) == 4
     rows = {order.pk: order for order in Order.objects.filter(pk__in=[o.pk for o in orders])}
     assert [rows[o.pk].status for o in orders] == [
         OrderStatus.REFUNDED,

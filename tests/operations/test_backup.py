@@ -1,6 +1,7 @@
 """Backup and restore as docs/operations.md tells it: `bin/backup` (pg_dump, custom format) of a
-database holding a real ledger, `pg_restore` into a fresh database, `verify_ledger` there as its own
-process: accepted, with the same postings and the same chain head. Then the copy is dropped."""
+database holding a real ledger and orders' timelines, `pg_restore` into a fresh database,
+`verify_history` (the ledger and every timeline) there as its own process: accepted, with the same
+postings and the same chain head; the append-only guards came back. Then the copy is dropped."""
 
 import os
 import subprocess
@@ -10,6 +11,7 @@ import pytest
 from django.db import connection
 
 from escrow.models import Posting
+from marketplace.models import OrderEvent
 from marketplace.services.orders import order_confirm, order_create
 from tests.factories import MerchantFactory, ProductFactory, UserFactory, stock
 from tests.operations.conftest import ROOT
@@ -51,7 +53,9 @@ def fresh_database():
         _psql(f"{server}/postgres", f'DROP DATABASE IF EXISTS "{name}"')
 
 
-def test_a_backup_restores_into_a_fresh_database_that_verify_ledger_accepts(ledger, fresh_database, tmp_path):
+def test_a_backup_restores_into_a_fresh_database_that_verify_history_accepts(
+    ledger, fresh_database, tmp_path
+):
     postings = Posting.objects.count()
     dump = tmp_path / "kabao.dump"
     env = {**os.environ, "DATABASE_URL": f"{_server_url()}/{connection.settings_dict['NAME']}"}
@@ -72,7 +76,7 @@ def test_a_backup_restores_into_a_fresh_database_that_verify_ledger_accepts(ledg
         capture_output=True,
     )
     verify = subprocess.run(
-        [sys.executable, "manage.py", "verify_ledger"],
+        [sys.executable, "manage.py", "verify_history"],
         cwd=ROOT,
         env={**env, "DATABASE_URL": fresh_database},
         capture_output=True,
@@ -81,13 +85,24 @@ def test_a_backup_restores_into_a_fresh_database_that_verify_ledger_accepts(ledg
 
     assert backup.stdout.startswith(f"backup written: {dump} (")
     assert verify.returncode == 0, verify.stderr
-    assert verify.stdout.splitlines()[-1].startswith(f"ledger ok: {postings} postings, ")
+    events = OrderEvent.objects.count()
+    assert (
+        verify.stdout.splitlines()[-1]
+        == f"history ok: {postings} postings, {events} order events, 0 dispute events"
+    )
+    assert events == 3 * 4  # per sale: created, paid, delivered, completed
     assert postings == 1 + 3 * 2  # the shop's deposit; per sale: capture into the hold, release (with fee)
     restored_head = _psql(fresh_database, "SELECT id, hash FROM escrow_posting ORDER BY id DESC LIMIT 1")
     assert restored_head == f"{ledger.pk}|{ledger.hash}"
     # The append-only guard came back with the data: the restored ledger cannot be edited either.
     edit = subprocess.run(
         ["psql", "--no-psqlrc", "-At", fresh_database, "-c", "UPDATE escrow_entry SET amount = amount + 1"],
+        capture_output=True,
+        text=True,
+    )
+    assert edit.returncode != 0 and "append-only" in edit.stderr, edit.stderr
+    edit = subprocess.run(
+        ["psql", "--no-psqlrc", "-At", fresh_database, "-c", "DELETE FROM marketplace_orderevent"],
         capture_output=True,
         text=True,
     )
