@@ -98,6 +98,21 @@ def test_the_database_refuses_an_unbalanced_posting_at_commit():
     assert Posting.objects.count() == 0
 
 
+def test_the_database_refuses_an_entry_added_later_to_a_balanced_posting():
+    """The posting's own check ran when it was written; an entry slipped in afterwards is refused by
+    the entry's trigger (append-only forbids UPDATE and DELETE, not INSERT)."""
+    world, alice, _bob = _accounts()
+    with transaction.atomic():
+        posting = posting_create(idempotency_key="later", kind="test", lines=[(world, -10), (alice, 10)])
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
+        Entry.objects.create(posting=posting, account=alice, amount=5, currency="CNY")
+        with connection.cursor() as cursor:  # what COMMIT does with deferred constraints
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    assert posting.entries.count() == 2
+
+
 def test_the_database_refuses_a_posting_without_entries():
     with pytest.raises(IntegrityError, match="fewer than two"), transaction.atomic():
         Posting.objects.create(idempotency_key="empty", kind="raw", prev_hash="0" * 64, hash="y" * 64)

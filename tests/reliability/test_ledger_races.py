@@ -12,7 +12,7 @@ from django.utils import timezone
 from disputes.models import Dispute, DisputeReason
 from disputes.services.lifecycle import dispute_open
 from escrow.models import Account, AccountKind, Hold, HoldStatus, Posting
-from escrow.services import account_get_or_create, fee_split, posting_create
+from escrow.services import account_get_or_create, fee_split, hold_place, hold_settle, posting_create
 from escrow.verify import ledger_verify
 from kabao.errors import Conflict
 from marketplace.models import Order, OrderStatus
@@ -76,6 +76,41 @@ def test_the_same_posting_key_from_twenty_threads_is_one_posting():
     assert Posting.objects.get(pk=results[0]).entries.count() == 2
     assert (_balance("race:world"), _balance("race:alice")) == (-500, 500)
     assert ledger_verify().postings == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_threads_settling_one_hold_settle_it_once():
+    """The escrow layer on its own, without the order's lock above it: 10 threads release a hold,
+    10 refund it, at once. The hold's row lock and status check let exactly one through; every
+    other is told the hold is already settled (not a second posting, not the same one again)."""
+    world, alice, _bob = _world_and_shops()
+    with transaction.atomic():
+        hold = hold_place(
+            reference="race:hold",
+            amount=1000,
+            currency=CURRENCY,
+            source=world,
+            beneficiary=alice,
+            refund_to=world,
+        )
+
+    def settle(index: int) -> str:
+        with transaction.atomic(durable=True):
+            hold_settle(hold=hold, refund_amount=0 if index % 2 else 1000, fee_bps=500)
+        return "settled"
+
+    results = run_at_once(20, settle)
+
+    assert results.count("settled") == 1, results
+    refusals = [result for result in results if result != "settled"]
+    assert {(type(r), getattr(r, "code", None)) for r in refusals} == {(Conflict, "hold_already_settled")}
+    hold.refresh_from_db()
+    assert Posting.objects.filter(idempotency_key="hold:race:hold:settle").count() == 1
+    if hold.status == HoldStatus.RELEASED:
+        assert (_balance("race:world"), _balance("race:alice")) == (-1000, 950)
+    else:
+        assert hold.status == HoldStatus.REFUNDED and _balance("race:world") == 0
+    assert ledger_verify().holds == 1
 
 
 @pytest.mark.django_db(transaction=True)
