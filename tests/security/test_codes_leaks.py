@@ -3,20 +3,22 @@
 Every logger is captured at DEBUG, with Django's SQL log on (and its parameters), plus whatever the
 process writes to stdout/stderr and every email sent; the whole text is searched for every clear
 code, as typed and as the hex of its bytes (how a bytea would print). The error paths are real
-faults: PostgreSQL refuses a write (a trigger raising `disk_full`, as a full disk would) at the
-moment a view holds codes in clear.
+faults: PostgreSQL refuses a write (a trigger raising `disk_full`, as a full disk would) while the
+service decrypts, or the connection drops on a read after the codes were decrypted, while the
+view, the serializer or the template holds them in clear.
 """
 
 import logging
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
 from django.conf import LazySettings
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test import Client
 from django.utils.log import AdminEmailHandler
 
@@ -210,6 +212,70 @@ def test_a_crash_while_revealing_shows_mails_and_logs_no_code(everything, delive
     assert "KABAO_CODE_KEYS" in text and settings_value_hidden(text, "KABAO_CODE_KEYS")
     assert leaked(codes, everything.text()) == []
     assert Order.objects.get(pk=order.pk).codes_revealed_at is None
+
+
+@contextmanager
+def connection_drops_after_the_codes_on(table: str) -> Iterator[list[str]]:
+    """The first read of `table` after the codes' rows were read fails as a dropped connection does,
+    once (the 500 page and the reports still render): a fault while the view holds codes in clear.
+    Yields the tables it failed on."""
+    dropped: list[str] = []
+    codes_read = False
+
+    def drop(execute, sql, params, many, context):
+        nonlocal codes_read
+        if sql.startswith("SELECT") and 'FROM "marketplace_code"' in sql:
+            codes_read = True
+        elif codes_read and not dropped and sql.startswith("SELECT") and f'FROM "{table}"' in sql:
+            dropped.append(table)
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(drop):
+        yield dropped
+
+
+def test_a_crash_after_the_api_decrypted_codes_mails_and_logs_no_code(everything, delivered, crash_reports):
+    order, codes = delivered
+    client = api_client(order.buyer, raise_request_exception=False)
+    # The serializer's `dispute` field reads after its `codes` field: the view's `codes` and the
+    # serializer's output so far hold the codes in clear when the connection drops.
+    with connection_drops_after_the_codes_on("disputes_dispute") as dropped:
+        read = client.get(f"/api/v1/orders/{order.pk}/")
+
+    assert dropped == ["disputes_dispute"]
+    assert read.status_code == 500
+    assert read.json() == {
+        "error": {"code": "server_error", "message": "Something went wrong on our side.", "fields": {}}
+    }
+    text, html = collect_reports(crash_reports)
+    assert len(crash_reports) == 2 and "server closed the connection unexpectedly" in text
+    assert leaked(codes, read.content.decode()) == []
+    assert leaked(codes, text + html) == []
+    # The report lists the view's and the serializer's frames, their variables starred.
+    assert "get_dispute" in html and "<td>codes</td>" in html and "<td>ret</td>" in html and STARS in html
+    assert leaked(codes, everything.text()) == []
+    assert Order.objects.get(pk=order.pk).codes_revealed_at is not None  # decrypted before the crash
+
+
+def test_a_crash_while_rendering_revealed_codes_mails_and_logs_no_code(everything, delivered, crash_reports):
+    order, codes = delivered
+    client = page_client(order.buyer, raise_request_exception=False)
+    # The page's menu reads the user's shop membership while the template renders: the reveal's
+    # `codes`, the page's context and every template frame hold the codes in clear.
+    with connection_drops_after_the_codes_on("merchants_membership") as dropped:
+        page = client.post(f"/orders/{order.pk}/reveal/")
+
+    assert dropped == ["merchants_membership"]
+    assert page.status_code == 500 and "Something went wrong on our side" in page.content.decode()
+    text, html = collect_reports(crash_reports)
+    assert len(crash_reports) == 2 and "server closed the connection unexpectedly" in text
+    assert leaked(codes, page.content.decode()) == []
+    assert leaked(codes, text + html) == []
+    assert "order_reveal" in html and "_order_page" in html and "render_to_string" in html
+    assert "<td>codes</td>" in html and "<td>context</td>" in html and STARS in html
+    assert leaked(codes, everything.text()) == []
+    assert Order.objects.get(pk=order.pk).codes_revealed_at is not None  # decrypted before the crash
 
 
 def test_a_crash_while_uploading_shows_mails_and_logs_no_code(everything, crash_reports):
