@@ -9,6 +9,12 @@ class EmailLoginForm(AuthenticationForm):
         widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
     )
 
+    def clean_username(self) -> str:
+        """The email as it is stored and as the API's token call matches it: trimmed (the field
+        does it) and lower-cased. Matched as typed, "Buyer@Example.COM" with the right password
+        was refused here."""
+        return str(self.cleaned_data["username"]).lower()
+
 
 class SignupForm(forms.Form):
     email = forms.EmailField(label=_("Email"), widget=forms.EmailInput(attrs={"autocomplete": "email"}))
