@@ -215,6 +215,7 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@rate_limit("order_read", per="user", methods=("POST",))  # the order page's rate, counted apart
 @never_cache  # the page holds the codes in clear: no browser or proxy keeps it
 @sensitive_variables("codes")
 def order_reveal(request: HttpRequest, order_id: int) -> HttpResponse:

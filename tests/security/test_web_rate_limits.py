@@ -1,7 +1,8 @@
-"""Rate limits at their production values: sign-up and login per client address, order reads and
-code uploads per user, on the pages and in the API. The request over the limit gets 429 with
-Retry-After (a page, or the API's error shape) and changes nothing; other users and addresses are
-not affected; KABAO_RATE_LIMITS_ENABLED=0 lifts them all, and each rate comes from the environment."""
+"""Rate limits at their production values: sign-up and login per client address, order reads (the
+codes' reveal too) and code uploads per user, on the pages and in the API. The request over the
+limit gets 429 with Retry-After (a page, or the API's error shape) and changes nothing; other users
+and addresses are not affected; KABAO_RATE_LIMITS_ENABLED=0 lifts them all, and each rate comes from
+the environment."""
 
 import json
 import os
@@ -20,6 +21,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import api_token_create
+from marketplace.crypto import decrypt_code
 from marketplace.models import Code
 from marketplace.services.orders import order_create
 from tests.factories import MerchantFactory, ProductFactory, UserFactory, owner_of
@@ -153,6 +155,30 @@ def test_the_api_order_detail_allows_120_reads_a_minute_per_user(delivered):
     api_refusal(over)
     # The order list is not an order lookup: it still answers.
     assert client.get("/api/v1/orders/").status_code == 200
+
+
+def test_revealing_the_codes_allows_120_a_minute_per_user(delivered, stocked_product, pay):
+    """The reveal decrypts the codes on every call: the order page's rate, counted on its own
+    counter (django-ratelimit keys the count by method too), so reading the page spends none of it."""
+    buyer = delivered.buyer
+    client = signed_in(buyer)
+    url = f"/orders/{delivered.pk}/reveal/"
+    (code,) = [
+        decrypt_code(bytes(row.ciphertext), fingerprint=row.fingerprint)
+        for row in Code.objects.filter(order=delivered)
+    ]
+
+    answers = [client.post(url) for _ in range(120)]
+    over = client.post(url)
+
+    assert [answer.status_code for answer in answers] == [200] * 120
+    assert all(code in answer.text for answer in answers)
+    page_refusal(over)
+    assert code not in over.text
+    assert client.get(f"/orders/{delivered.pk}/").status_code == 200  # the order page still shows
+    # Another buyer's reveal is counted apart.
+    other = pay(order_create(buyer=user_with_time(), product_id=stocked_product.pk, quantity=1))
+    assert signed_in(other.buyer).post(f"/orders/{other.pk}/reveal/").status_code == 200
 
 
 def test_sign_up_allows_10_an_hour_per_address_and_the_eleventh_creates_no_one():
