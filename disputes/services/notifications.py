@@ -25,7 +25,9 @@ def notify(dispute: Dispute, *, to: str, what: str, due_at: datetime | None) -> 
     from disputes.tasks import send_dispute_email_task
 
     due = due_at.isoformat() if due_at else None
-    transaction.on_commit(lambda: send_dispute_email_task.delay(dispute.pk, to, what, due))
+    # robust: the dispute's change is committed whatever the broker does; a notice it cannot take is
+    # logged, and nothing waits on it (every deadline is a column the timers sweep).
+    transaction.on_commit(lambda: send_dispute_email_task.delay(dispute.pk, to, what, due), robust=True)
 
 
 Notice = tuple[int, str, str, str | None]  # dispute id, role to tell, what happened, due (ISO) or None
@@ -37,7 +39,7 @@ def notify_many(notices: list[Notice]) -> None:
     from disputes.tasks import send_dispute_emails_task
 
     if notices:
-        transaction.on_commit(lambda: send_dispute_emails_task.delay(notices))
+        transaction.on_commit(lambda: send_dispute_emails_task.delay(notices), robust=True)  # as notify
 
 
 def notice(dispute: Dispute, *, to: str, what: str, due_at: datetime | None) -> Notice:
