@@ -52,6 +52,50 @@ def django_for(database_url: str, *, fresh: bool, redis_url: str = "") -> None:
     call_command("migrate", verbosity=0)
 
 
+# --- databases of their own, and template copies of them (kept between runs with --reuse) ---------
+
+
+def database_admin(database_url: str, *statements: str) -> None:
+    """Run statements (CREATE / DROP DATABASE …) on the server's `postgres` database, autocommit."""
+    import psycopg
+
+    base, _ = database_url.rsplit("/", 1)
+    with psycopg.connect(base + "/postgres", autocommit=True) as connection:
+        for statement in statements:
+            connection.execute(statement)
+
+
+def database_names(database_url: str, like: str) -> list[str]:
+    """The server's databases whose name matches the LIKE pattern."""
+    import psycopg
+
+    base, _ = database_url.rsplit("/", 1)
+    with psycopg.connect(base + "/postgres", autocommit=True) as connection:
+        rows = connection.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [like])
+        return [name for (name,) in rows.fetchall()]
+
+
+def database_exists(database_url: str, name: str) -> bool:
+    return name in database_names(database_url, name)
+
+
+def database_copy(database_url: str, source: str, target: str) -> None:
+    """`target` recreated as a copy of `source` (nobody may be connected to either)."""
+    database_admin(
+        database_url,
+        f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)',
+        f'CREATE DATABASE "{target}" TEMPLATE "{source}"',
+    )
+
+
+def database_use(name: str) -> None:
+    """Point Django's connection at another database of the same server."""
+    from django.db import connection
+
+    connection.close()
+    connection.settings_dict["NAME"] = name
+
+
 def timed(function: Callable[[], object], repeat: int) -> list[float]:
     """Milliseconds per call."""
     samples = []

@@ -27,7 +27,16 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _setup import DEFAULT_DATABASE_URL, django_for, floor_select_one
+from _setup import (
+    DEFAULT_DATABASE_URL,
+    database_admin,
+    database_copy,
+    database_exists,
+    database_names,
+    database_use,
+    django_for,
+    floor_select_one,
+)
 from django.db.models import Q
 
 FILL = """
@@ -57,53 +66,14 @@ REDIS_URL = "redis://127.0.0.1:6379/10"
 PLAN_BATCH = 200
 
 
-def _server(database_url: str) -> tuple[str, str]:
-    base, name = database_url.rsplit("/", 1)
-    return base, name
-
-
-def _admin(database_url: str, *statements: str) -> None:
-    import psycopg
-
-    base, _ = _server(database_url)
-    with psycopg.connect(base + "/postgres", autocommit=True) as connection:
-        for statement in statements:
-            connection.execute(statement)
-
-
-def _exists(database_url: str, name: str) -> bool:
-    import psycopg
-
-    base, _ = _server(database_url)
-    with psycopg.connect(base + "/postgres", autocommit=True) as connection:
-        return (
-            connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
-        )
-
-
 def _templates(database_url: str, name: str, due: int) -> list[int]:
     """Background sizes whose built data are kept (`--reuse`) for this many due disputes."""
-    import psycopg
-
-    base, _ = _server(database_url)
-    with psycopg.connect(base + "/postgres", autocommit=True) as connection:
-        names = connection.execute(
-            "SELECT datname FROM pg_database WHERE datname LIKE %s", [f"{name}_tpl_%_{due}"]
-        ).fetchall()
     sizes = []
-    for (found,) in names:
+    for found in database_names(database_url, f"{name}_tpl_%_{due}"):
         middle = found[len(f"{name}_tpl_") : -len(f"_{due}")]
         if middle.isdigit():
             sizes.append(int(middle))
     return sizes
-
-
-def _use(name: str) -> None:
-    """Point Django's connection at another database of the same server."""
-    from django.db import connection
-
-    connection.close()
-    connection.settings_dict["NAME"] = name
 
 
 def grow(extra: int, start: int) -> float:
@@ -280,25 +250,25 @@ def measure_once(due: int) -> dict[str, float | int]:
 def measure(background: int, due: int, database_url: str, *, repeat: int, reuse: bool) -> tuple[float, float]:
     from datetime import UTC
 
-    base, name = _server(database_url)
+    base, name = database_url.rsplit("/", 1)
     template = f"{name}_tpl_{background}_{due}"
     django_for(f"{base}/{name}", fresh=False, redis_url=REDIS_URL)
     smaller = [size for size in _templates(database_url, name, due) if size < background] if reuse else []
-    if reuse and _exists(database_url, template):
+    if reuse and database_exists(database_url, template):
         print(f"  reusing the data of {template}")
     elif smaller:
         source = f"{name}_tpl_{max(smaller)}_{due}"
-        _admin(database_url, f'CREATE DATABASE "{template}" TEMPLATE "{source}"')
-        _use(template)
+        database_admin(database_url, f'CREATE DATABASE "{template}" TEMPLATE "{source}"')
+        database_use(template)
         fill_seconds = grow(background - max(smaller), max(smaller))
         print(f"  built {template} from {source}: fill {fill_seconds:.1f} s")
     else:
-        _admin(
+        database_admin(
             database_url,
             f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)',
             f'CREATE DATABASE "{template}"',
         )
-        _use(template)
+        database_use(template)
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
@@ -307,16 +277,9 @@ def measure(background: int, due: int, database_url: str, *, repeat: int, reuse:
         print(f"  built {template}: fill {fill_seconds:.1f} s, in all {time.perf_counter() - started:.1f} s")
     results = []
     for run in range(repeat):
-        _use("postgres")
-        from django.db import connection
-
-        connection.close()
-        _admin(
-            database_url,
-            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
-            f'CREATE DATABASE "{name}" TEMPLATE "{template}"',
-        )
-        _use(name)
+        database_use("postgres")
+        database_copy(database_url, template, name)
+        database_use(name)
         result = measure_once(due)
         results.append(result)
         print(
@@ -335,13 +298,13 @@ def measure(background: int, due: int, database_url: str, *, repeat: int, reuse:
             f"  {label} {due}: median {statistics.median(values):.2f} s, spread {values[0]:.2f} – {values[-1]:.2f} s"
             f" over {len(values)} runs ({statistics.median(values) / due * 1000:.2f} ms each)"
         )
-    _use("postgres")
+    database_use("postgres")
     from kabao.celery import app
 
     with app.connection_for_write() as broker:  # the notices nobody will send
         broker.default_channel.queue_purge("celery")
     if not reuse:
-        _admin(database_url, f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+        database_admin(database_url, f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
     return (
         statistics.median(float(r["escalate_s"]) for r in results),
         statistics.median(float(r["refund_s"]) for r in results),
