@@ -11,6 +11,7 @@ Also here: a small asyncio HTTP/1.1 client (one connection per request: gunicorn
 every connection), closed-loop load with N concurrent clients, and a shop with stock and buyers.
 """
 
+import argparse
 import asyncio
 import os
 import platform
@@ -28,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _setup import django_for
+from _history import history_load
+from _setup import database_admin, database_copy, database_exists, database_names, database_use, django_for
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -366,13 +368,13 @@ class Shop:
     price: int
     currency: str
     buyer_tokens: list[str]
+    buyer_ids: list[int]
 
 
 def shop_with_buyers(*, buyers: int) -> Shop:
     """A shop that applied, was approved and paid its deposit (through the services and the simulated
     gateway), one product, and `buyers` buyers with an API token each."""
     from accounts.models import User
-    from accounts.services import api_token_create
     from marketplace.services.deposits import deposit_payment_start
     from marketplace.services.payments import payment_refresh, simulated_gateway_pay
     from marketplace.services.products import product_create
@@ -390,13 +392,102 @@ def shop_with_buyers(*, buyers: int) -> Shop:
     )
     simulated_gateway_pay(reference=payment.reference, outcome="succeeded", drop_webhook=True)
     payment_refresh(payment=payment)
-    product = product_create(merchant=merchant, title=f"Bench card {run}", price=4800)
-    tokens = []
+    product_create(merchant=merchant, title=f"Bench card {run}", price=4800)
     for number in range(buyers):
         # No password: a buyer of the bench only ever uses its token (and hashing is slow).
-        buyer = User.objects.create_user(email=f"buyer-{run}-{number}@kabao.local", password=None)
-        tokens.append(api_token_create(user=buyer, name="bench")[1])
-    return Shop(product_id=product.pk, price=product.price, currency=product.currency, buyer_tokens=tokens)
+        User.objects.create_user(email=f"buyer-{run}-{number}@kabao.local", password=None)
+    return shop_found()
+
+
+def shop_found() -> Shop:
+    """The shop `shop_with_buyers` made in this database (its one product), with a new API token for
+    each of its buyers: a copy of a kept database knows no token of the run that made it."""
+    from accounts.models import User
+    from accounts.services import api_token_create
+    from marketplace.models import Product
+
+    product = Product.objects.get(title__startswith="Bench card ")
+    run = product.title.rsplit(" ", 1)[1]
+    buyers = list(User.objects.filter(email__startswith=f"buyer-{run}-").order_by("id"))
+    tokens = [api_token_create(user=buyer, name="bench")[1] for buyer in buyers]
+    return Shop(
+        product_id=product.pk,
+        price=product.price,
+        currency=product.currency,
+        buyer_tokens=tokens,
+        buyer_ids=[buyer.pk for buyer in buyers],
+    )
+
+
+def history_arguments(parser: argparse.ArgumentParser) -> None:
+    """--history and --reuse, for `shop_prepared`."""
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        help="past orders of the shop in the tables first (bench/_history.py)",
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the shop with its history as a template, start from a copy"
+    )
+
+
+def shop_prepared(database_url: str, redis_url: str, *, buyers: int, history: int, reuse: bool) -> Shop:
+    """`prepare` and `shop_with_buyers`, the shop with `history` past orders (bench/_history.py).
+
+    With `reuse` the shop and its history are built once in a template database,
+    `kabao_bench_http_tpl_b<buyers>_h<history>` (from a copy of the largest smaller one, history
+    added), kept, and each run (of any of the HTTP benchmarks) starts from a copy of it."""
+    prepare(database_url, redis_url)
+    if not history:
+        return shop_with_buyers(buyers=buyers)
+    if not reuse:
+        shop = shop_with_buyers(buyers=buyers)
+        _history_built(shop, history, start=0)
+        return shop
+    name = database_url.rsplit("/", 1)[1]
+    prefix = f"{DEFAULT_DATABASE_URL.rsplit('/', 1)[1]}_tpl_b{buyers}_h"
+    template = f"{prefix}{history}"
+    if database_exists(database_url, template):
+        print(f"history: reusing {template}", flush=True)
+    else:
+        smaller = [
+            int(found[len(prefix) :])
+            for found in database_names(database_url, prefix + "%")
+            if found[len(prefix) :].isdigit() and int(found[len(prefix) :]) < history
+        ]
+        database_use("postgres")
+        if smaller:
+            database_copy(database_url, f"{prefix}{max(smaller)}", template)
+            database_use(template)
+            _history_built(shop_found(), history - max(smaller), start=max(smaller))
+        else:
+            database_admin(database_url, f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+            database_admin(database_url, f'CREATE DATABASE "{template}"')
+            database_use(template)
+            from django.core.management import call_command
+
+            call_command("migrate", verbosity=0)
+            _history_built(shop_with_buyers(buyers=buyers), history, start=0)
+    database_use("postgres")
+    database_copy(database_url, template, name)
+    database_use(name)
+    return shop_found()
+
+
+def _history_built(shop: Shop, orders: int, *, start: int) -> None:
+    started = time.perf_counter()
+    history_load(
+        product_id=shop.product_id,
+        buyer_ids=shop.buyer_ids,
+        orders=orders,
+        progress=lambda line: print(f"  history +{orders:,}: {line}", flush=True),
+    )
+    print(
+        f"history: {start + orders:,} past orders of the shop ({orders:,} loaded in"
+        f" {time.perf_counter() - started:.1f} s)",
+        flush=True,
+    )
 
 
 def stock_at_least(product_id: int, count: int) -> None:

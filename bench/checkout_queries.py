@@ -1,6 +1,6 @@
 """Diagnosis for the HTTP benchmarks: the SQL statements and in-process time of each step of a checkout.
 
-    .venv/bin/python bench/checkout_queries.py [--orders 20] [--show]
+    .venv/bin/python bench/checkout_queries.py [--orders 20] [--show] [--history N [--reuse]]
 
 Not a benchmark of the server: it runs each step in this process (Django's test client for the
 requests, the task's service functions called directly, so without gunicorn's or Celery's own
@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _stack import DEFAULT_REDIS_URL, prepare, shop_with_buyers, stock_at_least
+from _stack import DEFAULT_REDIS_URL, history_arguments, shop_prepared, stock_at_least
 from checkout_rate import charge_succeeded, webhook
 
 DATABASE_URL = "postgres://postgres@127.0.0.1:5432/kabao_bench_http_queries"
@@ -31,9 +31,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=20)
     parser.add_argument("--show", action="store_true", help="print the statements of the last order")
+    history_arguments(parser)
     args = parser.parse_args()
-    prepare(DATABASE_URL, DEFAULT_REDIS_URL)
-    shop = shop_with_buyers(buyers=4)
+    # 64 buyers, as the benchmarks have: their shop's history (--reuse) is then the same template.
+    shop = shop_prepared(DATABASE_URL, DEFAULT_REDIS_URL, buyers=64, history=args.history, reuse=args.reuse)
     stock_at_least(shop.product_id, args.orders)
     from django.db import connection
     from django.test import Client

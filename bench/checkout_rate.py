@@ -1,10 +1,14 @@
 """Benchmark: checkouts per second through HTTP on the production stack, against a floor.
 
     .venv/bin/python bench/checkout_rate.py [--clients 16] [--seconds 20] [--repeat 3] [--web-workers 2]
+    .venv/bin/python bench/checkout_rate.py --history 1000000 --reuse   # the shop with 1 M past sales
 
 Not a test: it prints figures. It recreates its own database (`kabao_bench_http`), flushes its Redis
 database (7), makes a shop with a product, stock and 64 buyers with API tokens, and starts the stack
-(bench/_stack.py: gunicorn with sync workers, a Celery worker with 2 processes, beat). Then, per round:
+(bench/_stack.py: gunicorn with sync workers, a Celery worker with 2 processes, beat). With
+`--history N` the shop first gets N past orders, completed, with their codes, payments, webhook events,
+holds, postings and timelines (bench/_history.py, bulk-loaded); with `--reuse` that database is kept
+as a template and later runs (of this benchmark or payment_to_code.py) start from a copy. Then, per round:
 
 - floor: `--clients` concurrent clients GET /bench/floor (one `SELECT 1` on the worker's kept
   connection, through the whole middleware stack) back to back for `--seconds`;
@@ -40,11 +44,11 @@ from _stack import (
     Load,
     Stack,
     closed_loop,
+    history_arguments,
     machine,
     p50_p99_ms,
-    prepare,
     request,
-    shop_with_buyers,
+    shop_prepared,
     spread,
     stock_at_least,
 )
@@ -157,6 +161,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--web-workers", type=int, default=2)
+    history_arguments(parser)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument(
@@ -165,10 +170,11 @@ def main() -> int:
     args = parser.parse_args()
 
     print(f"machine: {machine()}")
-    prepare(args.database_url, args.redis_url)
-    shop = shop_with_buyers(buyers=BUYERS)
+    shop = shop_prepared(
+        args.database_url, args.redis_url, buyers=BUYERS, history=args.history, reuse=args.reuse
+    )
     stack = Stack(web_workers=args.web_workers, celery_concurrency=2, redis_url=args.redis_url)
-    print(f"database: {args.database_url} · {stack.describe()}")
+    print(f"database: {args.database_url}, {args.history:,} past orders · {stack.describe()}")
     print(f"{args.clients} clients, {args.seconds:g} s per measurement, {BUYERS} buyers")
     floors: list[Load] = []
     checkouts: list[Load] = []

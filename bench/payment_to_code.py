@@ -1,11 +1,12 @@
 """Benchmark: from the payment's webhook to the codes on the buyer's order, on the production stack.
 
     .venv/bin/python bench/payment_to_code.py [--orders 1000] [--concurrency 4] [--poll-ms 10]
+    .venv/bin/python bench/payment_to_code.py --history 1000000 --reuse   # the shop with 1 M past sales
 
 Not a test: it prints figures. It recreates its own database (`kabao_bench_http`), flushes its Redis
 database (7), makes a shop with a product, stock and 64 buyers with API tokens, and starts the stack
 (bench/_stack.py: gunicorn with 2 sync workers, a Celery worker — prefork, 2 processes — on the Redis
-broker, and beat). Then:
+broker, and beat); `--history N` and `--reuse` as in checkout_rate.py (bench/_history.py). Then:
 
 - floor: 200 round trips of a no-op task (Celery's built-in `celery.accumulate`) from this process
   through Redis to the worker and its result back through Redis, one at a time;
@@ -36,11 +37,11 @@ from _stack import (
     DEFAULT_REDIS_URL,
     Shop,
     Stack,
+    history_arguments,
     machine,
     percentile,
-    prepare,
     request,
-    shop_with_buyers,
+    shop_prepared,
     stock_at_least,
     task_round_trip,
 )
@@ -103,13 +104,22 @@ async def orders_round(
     return results
 
 
-def server_stages(order_ids: list[int]) -> dict[str, list[float]]:
-    """Milliseconds between the server's own timestamps of each order."""
+def last_webhook_event() -> int:
+    from marketplace.models import WebhookEvent
+
+    return WebhookEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def server_stages(order_ids: list[int], after_event: int) -> dict[str, list[float]]:
+    """Milliseconds between the server's own timestamps of each order (its webhook event among
+    those stored after `after_event`: not the history's)."""
     from marketplace.models import Order, WebhookEvent
 
     received: dict[str, datetime] = {
         event.payload["data"]["reference"]: event.received_at
-        for event in WebhookEvent.objects.filter(provider="simulated", event_type="payment.succeeded")
+        for event in WebhookEvent.objects.filter(
+            pk__gt=after_event, provider="simulated", event_type="payment.succeeded"
+        )
     }
     stages: dict[str, list[float]] = {"stored → held": [], "held → delivered": []}
     for order in Order.objects.filter(pk__in=order_ids).select_related("payment"):
@@ -130,6 +140,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--poll-ms", type=float, default=10.0)
     parser.add_argument("--web-workers", type=int, default=2)
+    history_arguments(parser)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument(
@@ -138,17 +149,19 @@ def main() -> int:
     args = parser.parse_args()
 
     print(f"machine: {machine()}")
-    prepare(args.database_url, args.redis_url)
-    shop = shop_with_buyers(buyers=BUYERS)
+    shop = shop_prepared(
+        args.database_url, args.redis_url, buyers=BUYERS, history=args.history, reuse=args.reuse
+    )
     stock_at_least(shop.product_id, args.orders + 100)
     stack = Stack(web_workers=args.web_workers, celery_concurrency=2, redis_url=args.redis_url)
-    print(f"database: {args.database_url} · {stack.describe()}")
+    print(f"database: {args.database_url}, {args.history:,} past orders · {stack.describe()}")
     print(
         f"{args.orders} orders, at most {args.concurrency} at a time, the order polled every {args.poll_ms:g} ms"
     )
     with stack:
         before = floor(FLOOR_SAMPLES)
         samplers = stack.profile(20, args.profile) if args.profile else []
+        after_event = last_webhook_event()
         started = time.perf_counter()
         results = asyncio.run(
             orders_round(stack.port, shop, args.orders, args.concurrency, args.poll_ms / 1000)
@@ -161,7 +174,7 @@ def main() -> int:
     visible = [(seen - sent) * 1000 for sent, _answered, seen, _polls in results.values()]
     webhook_ms = [(answered - sent) * 1000 for sent, answered, _seen, _polls in results.values()]
     polls = [result[3] for result in results.values()]
-    stages = server_stages(list(results))
+    stages = server_stages(list(results), after_event)
     floor_p50, floor_p99 = statistics.median(floor_ms), percentile(floor_ms, 0.99)
     p50, p99 = statistics.median(visible), percentile(visible, 0.99)
     print(
