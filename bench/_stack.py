@@ -472,6 +472,9 @@ def shop_prepared(database_url: str, redis_url: str, *, buyers: int, history: in
     database_use("postgres")
     database_copy(database_url, template, name)
     database_use(name)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)  # a template kept from older code lacks the newer migrations
     return shop_found()
 
 

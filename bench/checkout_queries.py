@@ -1,6 +1,6 @@
 """Diagnosis for the HTTP benchmarks: the SQL statements and in-process time of each step of a checkout.
 
-    .venv/bin/python bench/checkout_queries.py [--orders 20] [--show] [--history N [--reuse]]
+    .venv/bin/python bench/checkout_queries.py [--orders 20] [--show] [--explain] [--history N [--reuse]]
 
 Not a benchmark of the server: it runs each step in this process (Django's test client for the
 requests, the task's service functions called directly, so without gunicorn's or Celery's own
@@ -8,7 +8,10 @@ cost) on production settings and its own
 database (`kabao_bench_http_queries`), counting statements with CaptureQueriesContext, with wall and CPU time:
 create order (POST /api/v1/orders/), the webhook (POST /api/v1/payments/webhooks/simulated/), the
 webhook's task (capture and hold, then delivery), a poll of the order while it is paid, and the
-buyer's first read of the delivered order. `--show` prints the statements of the last order.
+buyer's first read of the delivered order, then one run of the two deadline sweeps beat sends every
+30 s. `--show` prints the statements of the last order; `--explain` runs each of them again under
+EXPLAIN (ANALYZE, BUFFERS) in a transaction rolled back and prints its time, the buffers it touched
+and its plan's scans: with `--history N` (bench/_history.py), whatever grows with the data shows.
 """
 
 import argparse
@@ -19,6 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _stack import DEFAULT_REDIS_URL, history_arguments, shop_prepared, stock_at_least
@@ -31,6 +35,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=20)
     parser.add_argument("--show", action="store_true", help="print the statements of the last order")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="EXPLAIN ANALYZE each statement of the last order again (rolled back): time, buffers, plan",
+    )
     history_arguments(parser)
     args = parser.parse_args()
     # 64 buyers, as the benchmarks have: their shop's history (--reuse) is then the same template.
@@ -40,9 +49,11 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from disputes.services.timers import sweep_dispute_deadlines
     from marketplace.models import WebhookEvent
     from marketplace.services.orders import order_deliver
     from marketplace.services.payments import webhook_process
+    from marketplace.services.sweeps import sweep_deadlines
 
     client = Client()
     steps: dict[str, list[tuple[int, float, float]]] = {}
@@ -87,6 +98,9 @@ def main() -> None:
         with step("first read with codes (request)"):
             answer = client.get(f"/api/v1/orders/{order_id}/", headers=auth)
         assert answer.json()["codes"], answer.content
+    with step("deadline sweeps (beat, every 30 s)"):
+        sweep_deadlines()
+        sweep_dispute_deadlines()
     print(f"{args.orders} orders, in process, production settings; medians")
     for name, samples in steps.items():
         counts = sorted({count for count, _wall, _cpu in samples})
@@ -100,6 +114,44 @@ def main() -> None:
             print(f"\n{name}:")
             for sql in statements:
                 print(f"  {sql[:160]}")
+    if args.explain:
+        for name, statements in last.items():
+            print(f"\n{name}, explained (ms, buffers hit + read, scans):")
+            for line in explained(statements):
+                print(line)
+
+
+def explained(statements: list[str]) -> Iterator[str]:
+    """Each reading or writing statement again under EXPLAIN (ANALYZE, BUFFERS), rolled back."""
+    from django.db import DatabaseError, connection, transaction
+
+    def scans(node: dict[str, Any]) -> Iterator[str]:
+        if "Scan" in node["Node Type"]:
+            yield " ".join(
+                part
+                for part in (node["Node Type"], node.get("Index Name") or node.get("Relation Name"))
+                if part
+            )
+        for child in node.get("Plans", []):
+            yield from scans(child)
+
+    for sql in statements:
+        if sql.lstrip().split(None, 1)[0].upper() not in ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH"):
+            continue
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql)
+                plan = cursor.fetchone()[0][0]
+                transaction.set_rollback(True)
+        except DatabaseError as exc:
+            yield f"  not explained ({str(exc).splitlines()[0][:60]}): {sql[:100]}"
+            continue
+        top = plan["Plan"]
+        buffers = top["Shared Hit Blocks"] + top["Shared Read Blocks"]
+        yield (
+            f"  {plan['Execution Time']:7.3f} ms {buffers:5} · {', '.join(scans(top)) or top['Node Type']}"
+            f" · {sql[:100]}"
+        )
 
 
 if __name__ == "__main__":
