@@ -80,11 +80,15 @@ def database_exists(database_url: str, name: str) -> bool:
 
 
 def database_copy(database_url: str, source: str, target: str) -> None:
-    """`target` recreated as a copy of `source` (nobody may be connected to either)."""
+    """`target` recreated as a copy of `source` (nobody may be connected to either).
+
+    FILE_COPY copies the files (6 GB in 13 s here) between two checkpoints; PostgreSQL 15's default,
+    WAL_LOG, writes the whole database through the WAL and shared buffers, and leaves the checkpointer
+    flushing it while the benchmark that follows is measured."""
     database_admin(
         database_url,
         f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)',
-        f'CREATE DATABASE "{target}" TEMPLATE "{source}"',
+        f'CREATE DATABASE "{target}" TEMPLATE "{source}" STRATEGY = FILE_COPY',
     )
 
 
