@@ -82,9 +82,8 @@ def database_exists(database_url: str, name: str) -> bool:
 def database_copy(database_url: str, source: str, target: str) -> None:
     """`target` recreated as a copy of `source` (nobody may be connected to either).
 
-    FILE_COPY copies the files (6 GB in 13 s here) between two checkpoints; PostgreSQL 15's default,
-    WAL_LOG, writes the whole database through the WAL and shared buffers, and leaves the checkpointer
-    flushing it while the benchmark that follows is measured."""
+    FILE_COPY copies the files between two checkpoints: 13 s for the 6.2 GB of 1 M past orders here.
+    PostgreSQL 15's default, WAL_LOG, took 23 s for it, writing 5.2 GB of WAL (9 checkpoints)."""
     database_admin(
         database_url,
         f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)',
