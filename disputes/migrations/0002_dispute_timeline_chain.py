@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import migrations, models
 
 from kabao.chains import chain_backfill
+from kabao.migration_sql import postgresql_only
 
 FORWARD = """
 CREATE TRIGGER disputes_disputeevent_append_only BEFORE UPDATE OR DELETE ON disputes_disputeevent
@@ -31,16 +32,6 @@ def _content(event):  # frozen copy of DisputeEvent.chain_content as of this mig
 
 def link_existing(apps, schema_editor):
     chain_backfill(apps.get_model("disputes", "DisputeEvent"), parent="dispute_id", content=_content)
-
-
-def refuse_changes(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FORWARD, params=None)
-
-
-def allow_changes(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(BACKWARD, params=None)
 
 
 class Migration(migrations.Migration):
@@ -81,5 +72,5 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(link_existing, migrations.RunPython.noop),
-        migrations.RunPython(refuse_changes, allow_changes),
+        postgresql_only(FORWARD, BACKWARD),
     ]

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import migrations, models
 
 from kabao.chains import chain_backfill
+from kabao.migration_sql import postgresql_only
 
 FORWARD = """
 CREATE FUNCTION kabao_history_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -38,16 +39,6 @@ def _content(event):  # frozen copy of OrderEvent.chain_content as of this migra
 
 def link_existing(apps, schema_editor):
     chain_backfill(apps.get_model("marketplace", "OrderEvent"), parent="order_id", content=_content)
-
-
-def refuse_changes(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FORWARD, params=None)
-
-
-def allow_changes(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(BACKWARD, params=None)
 
 
 class Migration(migrations.Migration):
@@ -87,5 +78,5 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(link_existing, migrations.RunPython.noop),
-        migrations.RunPython(refuse_changes, allow_changes),
+        postgresql_only(FORWARD, BACKWARD),
     ]
